@@ -1,0 +1,48 @@
+"""The composition root: the one place where settings become a running Qingxin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.core.engine import REQUIREMENTS, Engine
+from bot.core.flow_loader import load_flows
+from bot.core.registry import default_registry
+from bot.identity import Pseudonymizer
+from bot.runtime.dispatcher import Dispatcher
+from bot.settings import Settings
+from storage.database import open_database
+from storage.repository import Repository
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    engine: Engine
+    repository: Repository
+    dispatcher: Dispatcher
+    pseudonyms: Pseudonymizer
+    clock: Clock
+
+    async def close(self) -> None:
+        await self.repository.close()
+
+
+def build_engine(settings: Settings) -> Engine:
+    """Load and check the flows; raises ``DataError`` listing every problem."""
+    return Engine(load_flows(settings.flows_dir, default_registry(), REQUIREMENTS))
+
+
+def build_app(settings: Settings, clock: Clock = utc_now) -> App:
+    """Raises ``DataError`` for bad flows and ``StorageUnavailable`` for a bad database URL."""
+    engine = build_engine(settings)
+    repository = Repository(open_database(settings.database_url))
+    return App(engine=engine, repository=repository,
+               dispatcher=Dispatcher(engine, repository),
+               pseudonyms=Pseudonymizer(settings.secret), clock=clock)

@@ -1,0 +1,269 @@
+"""The conversation engine: ``Engine.step(conversation, inbound) -> StepResult``.
+
+Theory of operation (sans-I/O, like h11):
+- The caller loads the conversation (or None for a new one), hands it over with one inbound
+  event whose ``at`` is the time, stores the returned records in one transaction and only then
+  sends the returned messages. The engine reads no clock, no database and no channel.
+- Order of handling: an empty message re-shows the current state; a button payload must belong to
+  the current state (an old or forged one re-shows the state); ``/commands`` work in every state;
+  a button's label typed as text presses it; other text goes to the state's ``text`` options,
+  and when none matches the user gets a kind reply with the ways to get help, never a dead end.
+- Global commands that leave the current flow (help, human, language, forget) remember where the
+  user was in the ``_return`` slot, so ``@back`` brings them back.
+- Raises only on a bug; the runtime answers a failed step with ``apology()``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from bot.core.events import (
+    Button,
+    Conversation,
+    Direction,
+    EraseConversation,
+    Inbound,
+    Lang,
+    LogMessage,
+    Outbound,
+    Record,
+    SaveConversation,
+    StepResult,
+)
+from bot.core.flow_loader import Requirements
+from bot.core.flow_machine import TEXT_TRIGGER, FlowSet, Move, press_trigger
+from bot.core.flow_schema import ButtonSpec, StateSpec, Text, TextOption
+from bot.core.registry import RETURN_TO, Scratch
+from bot.core.text import Command, clean, detect_lang, fold, lang_from_hint, parse_command
+
+WELCOME = "main.welcome"
+ROLE_MENUS: Mapping[str, str] = {"teen": "teen.menu", "parent": "parent.menu"}
+COMMAND_STATES: Mapping[str, str] = {
+    "start": WELCOME,
+    "help": "system.help",
+    "human": "system.human",
+    "lang": "system.lang",
+    "forget": "system.forget_confirm",
+}
+LANG_STATES: Mapping[Lang, str] = {"zh": "system.lang_zh", "en": "system.lang_en"}
+LANG_ARGS: Mapping[str, Lang] = {
+    "zh": "zh", "cn": "zh", "中文": "zh", "中": "zh", "chinese": "zh",
+    "en": "en", "english": "en", "英文": "en", "英语": "en",
+}
+TEXTS = ("free_text", "unknown_command", "stale_button", "error")
+REQUIREMENTS = Requirements(
+    states=(WELCOME, *ROLE_MENUS.values(), *COMMAND_STATES.values(), *LANG_STATES.values()),
+    texts=tuple(f"system.{name}" for name in TEXTS),
+)
+CAPTURE_LIMIT = 200
+PAYLOAD_LIMIT = 200
+_SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class Engine:
+    """Decides what to say; built once from loaded flows and shared by every conversation."""
+
+    def __init__(self, flows: FlowSet) -> None:
+        self.flows = flows
+
+    def step(self, conversation: Conversation | None, inbound: Inbound) -> StepResult:
+        return _Turn(self.flows, conversation, inbound).run()
+
+    def apology(self, key: str, lang: Lang = "zh") -> Outbound:
+        """What a user gets when their message could not be handled."""
+        return Outbound(key=key, text=self.flows.text("system.error").get(lang))
+
+
+@dataclass(slots=True)
+class _Turn:
+    """One inbound event being handled; collects replies and records."""
+
+    flows: FlowSet
+    stored: Conversation | None
+    inbound: Inbound
+    flow: str = ""
+    state: str = ""
+    scratch: Scratch = field(init=False)
+    replies: list[tuple[str, tuple[Button, ...]]] = field(default_factory=list)
+
+    def run(self) -> StepResult:
+        inbound, text = self.inbound, clean(self.inbound.text or "")
+        conversation = self.stored or self._new_conversation(text)
+        self.flow, self.state = conversation.flow, conversation.state
+        self.scratch = Scratch(slots=dict(conversation.slots), lang=conversation.lang,
+                               lang_locked=conversation.lang_locked, now=inbound.at)
+        if text and not self.scratch.lang_locked:
+            self.scratch.lang = detect_lang(text) or self.scratch.lang
+        if self.flows.state(self.flow, self.state) is None:  # stored state no longer in the flows
+            self.flow, self.state = WELCOME.split(".")
+        self._dispatch(text)
+        return self._result(conversation, text)
+
+    def _new_conversation(self, text: str) -> Conversation:
+        flow, state = WELCOME.split(".")
+        lang = lang_from_hint(self.inbound.language_hint) or detect_lang(text) or "zh"
+        return Conversation(key=self.inbound.key, channel=self.inbound.channel, flow=flow,
+                            state=state, lang=lang, created_at=self.inbound.at,
+                            updated_at=self.inbound.at)
+
+    # -- dispatch ------------------------------------------------------------------------------
+
+    def _dispatch(self, text: str) -> None:
+        command = parse_command(text) if self.inbound.button is None else None
+        if command is not None:
+            self._command(command)
+        elif self.stored is None:
+            self._show()
+        elif self.inbound.button is not None:
+            self._press_payload(self.inbound.button)
+        elif not text:
+            self._show()
+        elif (button := self._button_by_label(text)) is not None:
+            self._press(button)
+        else:
+            self._free_text(text)
+
+    def _command(self, command: Command) -> None:
+        if command.name == "menu":
+            self._goto("@menu")
+        elif command.name == "lang" and command.args.casefold() in LANG_ARGS:
+            self._leave_to(LANG_STATES[LANG_ARGS[command.args.casefold()]])
+        elif command.name in COMMAND_STATES:
+            target = COMMAND_STATES[command.name]
+            if target == WELCOME:
+                self._goto(target)
+            else:
+                self._leave_to(target)
+        else:
+            self._say(self.flows.text("system.unknown_command"))
+            self._show()
+
+    def _press_payload(self, payload: str) -> None:
+        where, _, button_id = payload.partition(":")
+        button = next((b for b in self._visible_buttons() if b.id == button_id), None)
+        if where != f"{self.flow}.{self.state}" or button is None:
+            self._say(self.flows.text("system.stale_button"))
+            self._show()
+            return
+        self._press(button)
+
+    def _press(self, button: ButtonSpec) -> None:
+        move = self.flows.machine(self.flow).fire(self.state, press_trigger(button.id),
+                                                  self.scratch)
+        if move is None:  # a guard said no since the buttons were drawn
+            self._say(self.flows.text("system.stale_button"))
+            self._show()
+            return
+        self._follow(move)
+
+    def _free_text(self, text: str) -> None:
+        state = self._state()
+        move = None
+        if state.text:
+            move = self.flows.machine(self.flow).fire(self.state, TEXT_TRIGGER, self.scratch)
+        if move is None:
+            self._say(self.flows.text("system.free_text"))
+            self._show()
+            return
+        option = move.spec
+        assert isinstance(option, TextOption)
+        if option.capture:
+            self.scratch.slots[option.capture] = text[:CAPTURE_LIMIT]
+        self._follow(move)
+
+    def _follow(self, move: Move) -> None:
+        spec = move.spec
+        if isinstance(spec, ButtonSpec):
+            self.scratch.slots.update(spec.set)
+        elif spec.say is not None:
+            self._say(spec.say)
+        if move.target is None:
+            self._show()
+        else:
+            self._goto(move.target)
+
+    # -- moving --------------------------------------------------------------------------------
+
+    def _leave_to(self, where: str) -> None:
+        """Enter a global command's state, remembering where the user was to come back."""
+        if self.flow != "system":
+            self.scratch.slots[RETURN_TO] = f"{self.flow}.{self.state}"
+        self._goto(where)
+
+    def _goto(self, target: str) -> None:
+        where = self._resolve(target)
+        self.flow, self.state = where.split(".", 1)
+        for action in self._state().enter:
+            self.flows.registry.actions[action](self.scratch)
+        self._show()
+
+    def _resolve(self, target: str) -> str:
+        if target == "@back":
+            back = self.scratch.slots.get(RETURN_TO, "")
+            flow, _, state = back.partition(".")
+            return back if self.flows.state(flow, state) is not None else self._resolve("@menu")
+        if target == "@menu":
+            return ROLE_MENUS.get(self.scratch.slots.get("role", ""), WELCOME)
+        return target if "." in target else f"{self.flow}.{target}"
+
+    # -- what to say ---------------------------------------------------------------------------
+
+    def _state(self) -> StateSpec:
+        state = self.flows.state(self.flow, self.state)
+        assert state is not None  # positions are checked on load and on entry
+        return state
+
+    def _visible_buttons(self) -> list[ButtonSpec]:
+        conditions = self.flows.registry.conditions
+        return [b for b in self._state().buttons
+                if b.if_ is None or conditions[b.if_](self.scratch)]
+
+    def _button_by_label(self, text: str) -> ButtonSpec | None:
+        typed = fold(text)
+        for button in self._visible_buttons():
+            if typed in (fold(button.label.zh), fold(button.label.en)):
+                return button
+        return None
+
+    def _render(self, text: Text) -> str:
+        slots = self.scratch.slots
+        return _SLOT.sub(lambda m: slots.get(m.group(1), m.group(0)), text.get(self.scratch.lang))
+
+    def _say(self, text: Text) -> None:
+        self.replies.append((self._render(text), ()))
+
+    def _show(self) -> None:
+        lang, where = self.scratch.lang, f"{self.flow}.{self.state}"
+        buttons = tuple(Button(label=b.label.get(lang), payload=f"{where}:{b.id}")
+                        for b in self._visible_buttons())
+        self.replies.append((self._render(self._state().say), buttons))
+
+    # -- result --------------------------------------------------------------------------------
+
+    def _result(self, before: Conversation, text: str) -> StepResult:
+        inbound, scratch = self.inbound, self.scratch
+        where = f"{self.flow}.{self.state}"
+        outbound = tuple(Outbound(key=inbound.key, text=body, buttons=buttons, state=where)
+                         for body, buttons in self.replies)
+        if scratch.erase:
+            return StepResult(outbound=outbound, records=(EraseConversation(key=inbound.key),),
+                              conversation=None)
+        after = Conversation(key=before.key, channel=before.channel, flow=self.flow,
+                             state=self.state, lang=scratch.lang, lang_locked=scratch.lang_locked,
+                             slots=scratch.slots, created_at=before.created_at,
+                             updated_at=inbound.at)
+        if inbound.button is not None:
+            kind, body = "button", clean(inbound.button)[:PAYLOAD_LIMIT]
+        else:
+            kind, body = ("command" if parse_command(text) else "text"), text
+        records: list[Record] = [
+            SaveConversation(conversation=after),
+            LogMessage(key=inbound.key, direction=Direction.IN, kind=kind, body=body,
+                       state=before.where, at=inbound.at),
+        ]
+        records.extend(LogMessage(key=inbound.key, direction=Direction.OUT, kind="text",
+                                  body=message.text, state=where, at=inbound.at)
+                       for message in outbound)
+        return StepResult(outbound=outbound, records=tuple(records), conversation=after)

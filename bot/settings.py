@@ -1,0 +1,62 @@
+"""Settings from the environment, read once by the composition root.
+
+| variable | default |
+|---|---|
+| ``QINGXIN_DATA_DIR`` | ``$XDG_DATA_HOME/qingxin`` or ``~/.local/share/qingxin`` |
+| ``QINGXIN_DATABASE_URL`` | ``sqlite:///<data dir>/qingxin.db`` (created on first run) |
+| ``QINGXIN_SECRET`` | generated once and kept in ``<data dir>/secret.key`` (mode 0600) |
+| ``QINGXIN_FLOWS_DIR`` | the ``flows/`` folder shipped with the package |
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import flows
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    secret: bytes
+    flows_dir: Path
+
+
+def default_flows_dir() -> Path:
+    return Path(flows.__file__).resolve().parent
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    home = Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    data_dir = Path(env.get("QINGXIN_DATA_DIR") or home / "qingxin").expanduser()
+    database_url = env.get("QINGXIN_DATABASE_URL") or f"sqlite:///{data_dir / 'qingxin.db'}"
+    secret = env.get("QINGXIN_SECRET")
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        secret=secret.encode() if secret else _local_secret(data_dir / "secret.key"),
+        flows_dir=Path(env.get("QINGXIN_FLOWS_DIR") or default_flows_dir()),
+    )
+
+
+def _local_secret(path: Path) -> bytes:
+    """The pseudonym key kept on this machine; made on first run, readable by its owner only."""
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(32).encode()
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: use theirs
+        return path.read_bytes().strip()
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(value)
+    return value
