@@ -112,6 +112,7 @@ def _build(node: yaml.Node, key: PathKey, positions: Positions, issues: list[Dat
                 )
                 continue
             result[name] = _build(value_node, child, positions, issues)
+            positions.record(child, key_node)  # problems with a key point at the key itself
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*key, i), positions, issues) for i, item in enumerate(node.value)]

@@ -1,0 +1,107 @@
+"""Shared fixtures: the shipped flows, a pinned clock, and databases (SQLite always, PostgreSQL
+when the server in QINGXIN_TEST_POSTGRES_URL answers)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from bot.core.engine import REQUIREMENTS, Engine
+from bot.core.events import Conversation, Inbound, Outbound, StepResult
+from bot.core.flow_loader import load_flows
+from bot.core.flow_machine import FlowSet
+from bot.core.registry import default_registry
+from bot.settings import default_flows_dir
+
+FLOWS_DIR = Path(os.environ.get("QINGXIN_TEST_FLOWS_DIR") or default_flows_dir())
+T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+POSTGRES_URL = os.environ.get("QINGXIN_TEST_POSTGRES_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def flow_set() -> FlowSet:
+    return load_flows(FLOWS_DIR, default_registry(), REQUIREMENTS)
+
+
+@pytest.fixture(scope="session")
+def engine(flow_set: FlowSet) -> Engine:
+    return Engine(flow_set)
+
+
+@dataclass
+class Chat:
+    """One user talking to the engine in-process; the conversation is kept as storage would."""
+
+    engine: Engine
+    key: str = "user-1"
+    hint: str | None = None
+    conversation: Conversation | None = None
+    now: datetime = T0
+    last: StepResult | None = None
+    history: list[Outbound] = field(default_factory=list)
+
+    def send(self, text: str | None = None, *, button: str | None = None) -> tuple[Outbound, ...]:
+        self.now += timedelta(seconds=5)
+        inbound = Inbound(channel="test", key=self.key, at=self.now, text=text, button=button,
+                          language_hint=self.hint)
+        self.last = self.engine.step(self.conversation, inbound)
+        self.conversation = self.last.conversation
+        self.history.extend(self.last.outbound)
+        return self.last.outbound
+
+    def press(self, button_id: str) -> tuple[Outbound, ...]:
+        """Press the button with this id on the last message that had buttons."""
+        for message in reversed(self.history):
+            for button in message.buttons:
+                if button.payload.rsplit(":", 1)[1] == button_id:
+                    return self.send(button=button.payload)
+        raise AssertionError(f"no button {button_id!r} on screen")
+
+    @property
+    def where(self) -> str:
+        assert self.last is not None
+        return self.last.outbound[-1].state
+
+
+@pytest.fixture
+def chat(engine: Engine) -> Chat:
+    return Chat(engine)
+
+
+def _postgres_available() -> str | None:
+    try:
+        probe = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 2})
+        with probe.connect():
+            pass
+        probe.dispose()
+    except Exception as exc:  # any failure means: skip, and say why
+        return f"PostgreSQL not reachable at {POSTGRES_URL}: {str(exc).splitlines()[0]}"
+    return None
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'qingxin.db'}"
+        return
+    reason = _postgres_available()
+    if reason:
+        pytest.skip(reason)
+    schema = f"qx_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
