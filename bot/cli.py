@@ -28,6 +28,15 @@ def _parser() -> argparse.ArgumentParser:
                       help="JSON lines on stdin/stdout for scripts, many users interleaved")
     chat.add_argument("--user", default="local", help="who is chatting (interactive mode)")
 
+    screen = commands.add_parser("screen", help="assess messages for risk, one a line")
+    screen.add_argument("--jsonl", action="store_true", help='stdin lines are {"text": ...}')
+
+    evaluation = commands.add_parser("eval", help="measure against labelled data")
+    eval_commands = evaluation.add_subparsers(dest="eval_command", required=True)
+    eval_screening = eval_commands.add_parser("screening", help="the risk screener")
+    eval_screening.add_argument("file", type=Path, help="labelled YAML list or JSON lines")
+    eval_screening.add_argument("--json", action="store_true", help="print the result as JSON")
+
     flows = commands.add_parser("flows", help="check and draw the YAML flows")
     flow_commands = flows.add_subparsers(dest="flows_command", required=True)
     validate = flow_commands.add_parser("validate", help="check every flow in a folder")
@@ -50,6 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "chat":
             return asyncio.run(_chat(args))
+        if args.command == "screen":
+            return _screen(args.jsonl)
+        if args.command == "eval":
+            return _eval_screening(args.file, args.json)
         if args.flows_command == "validate":
             return _flows_validate(args.directory)
         return _flows_graph(args.flow, args.output, args.lang, args.directory)
@@ -78,6 +91,30 @@ async def _chat(args: argparse.Namespace) -> int:
             await run_interactive(app, args.user, sys.stdin, sys.stdout)
     finally:
         await app.close()
+    return 0
+
+
+def _screen(jsonl: bool) -> int:
+    from bot.risk_tools import build_screener, screen_stream
+
+    return screen_stream(build_screener(), sys.stdin, sys.stdout, sys.stderr, jsonl)
+
+
+def _eval_screening(path: Path, as_json: bool) -> int:
+    import json
+
+    from bot.risk_tools import build_screener, evaluate, read_labelled, report_lines
+
+    try:
+        rows = read_labelled(path)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"qingxin: {exc}", file=sys.stderr)
+        return EXIT_BAD_DATA
+    result = evaluate(build_screener(), rows)
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        print("\n".join(report_lines(result)))
     return 0
 
 

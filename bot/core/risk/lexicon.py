@@ -1,0 +1,172 @@
+"""The risk lexicon (``knowledge/risk/*.yaml``, format in its README), checked and compiled into
+one Aho-Corasick automaton, so matching costs grow with the message, not with the lexicon.
+
+Raises ``DataError`` with ``path:line:col`` for every problem found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+import ahocorasick
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from bot.core.datafile import DataError, DataIssue, Positions, load_yaml
+from bot.core.risk.normalize import normalize
+
+
+class Level(IntEnum):
+    NONE = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    IMMINENT = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, name: str) -> Level:
+        return cls[name.upper()]
+
+
+CATEGORIES = ("suicide", "self_harm", "physical_abuse", "sexual_abuse", "neglect",
+              "severe_bullying", "threats_received", "violence_to_others", "running_away",
+              "substance_overdose")
+SIGNALS = ("methods", "time_or_plan", "negation", "reported", "first_person")
+Words = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TermSpec(_Strict):
+    term: Words
+    lang: Literal["zh", "en"]
+    level: Literal["low", "medium", "high", "imminent"]
+    variants: tuple[Words, ...] = ()
+    note: str | None = None
+
+
+class CategoryFile(_Strict):
+    category: Literal[CATEGORIES]  # type: ignore[valid-type]
+    terms: tuple[TermSpec, ...] = Field(min_length=1)
+
+
+class ByLang(_Strict):
+    zh: tuple[Words, ...] = ()
+    en: tuple[Words, ...] = ()
+
+
+class SignalsFile(_Strict):
+    methods: ByLang
+    time_or_plan: ByLang
+    negation: ByLang
+    reported: ByLang
+    first_person: ByLang
+
+
+class BenignFile(_Strict):
+    phrases: ByLang
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What a matched key means: a risk term, a signal, or a benign phrase."""
+
+    kind: Literal["term", "signal", "benign"]
+    name: str  # category, signal name, or "benign"
+    level: Level
+    term: str  # the plain form, for the reason
+
+
+@dataclass(frozen=True, slots=True)
+class Lexicon:
+    automaton: ahocorasick.Automaton
+    size: int  # number of keys
+
+
+def load_lexicon(directory: Path, repeat: int = 1) -> Lexicon:
+    """Load every file of ``directory``. ``repeat`` > 1 adds that many disguised copies of every
+    key, for measuring that matching does not slow down with lexicon size."""
+    issues: list[DataIssue] = []
+    entries: dict[str, list[Entry]] = {}
+    seen_categories: dict[str, str] = {}
+    files = sorted(directory.glob("*.yaml"))
+    if not files:
+        issues.append(DataIssue(path=str(directory), line=1, col=1, message="no lexicon files"))
+    for path in files:
+        try:
+            data, positions = load_yaml(path)
+        except DataError as exc:
+            issues.extend(exc.issues)
+            continue
+        model = {"signals": SignalsFile, "benign": BenignFile}.get(path.stem, CategoryFile)
+        try:
+            parsed = model.model_validate(data)
+        except ValidationError as exc:
+            issues.extend(positions.issue(tuple(e["loc"]), f"{'.'.join(map(str, e['loc']))}: "
+                                          f"{e['msg']}") for e in exc.errors())
+            continue
+        if isinstance(parsed, CategoryFile):
+            if parsed.category in seen_categories:
+                issues.append(positions.issue(("category",), f"category {parsed.category!r} is "
+                                              f"also in {seen_categories[parsed.category]}"))
+            seen_categories[parsed.category] = str(path)
+            _add_terms(parsed, positions, entries, issues)
+        elif isinstance(parsed, SignalsFile):
+            for name in SIGNALS:
+                _add_words(getattr(parsed, name), (name,), "signal", name, positions, entries,
+                           issues)
+        else:
+            _add_words(parsed.phrases, ("phrases",), "benign", "benign", positions, entries,
+                       issues)
+    if issues:
+        raise DataError(issues)
+    automaton = ahocorasick.Automaton()
+    for key, values in entries.items():
+        automaton.add_word(key, (key, tuple(values)))
+        for copy in range(1, repeat):
+            automaton.add_word(f"{key}\x00{copy}", (key, tuple(values)))
+    automaton.make_automaton()
+    return Lexicon(automaton=automaton, size=len(entries) * repeat)
+
+
+def _key(word: str, positions: Positions, where: tuple, issues: list[DataIssue]) -> str | None:
+    key = normalize(word).text
+    if not key:
+        issues.append(positions.issue(where, f"{word!r} is empty once normalised"))
+        return None
+    return key
+
+
+def _add_terms(parsed: CategoryFile, positions: Positions, entries: dict[str, list[Entry]],
+               issues: list[DataIssue]) -> None:
+    mine: set[str] = set()
+    for i, spec in enumerate(parsed.terms):
+        level = Level.parse(spec.level)
+        for j, word in enumerate((spec.term, *spec.variants)):
+            where = ("terms", i, "term") if j == 0 else ("terms", i, "variants", j - 1)
+            key = _key(word, positions, where, issues)
+            if key is None:
+                continue
+            if key in mine:
+                issues.append(positions.issue(where, f"duplicate term {word!r} in this file"))
+                continue
+            mine.add(key)
+            entries.setdefault(key, []).append(Entry("term", parsed.category, level, spec.term))
+
+
+def _add_words(words: ByLang, where: tuple, kind: Literal["signal", "benign"], name: str,
+               positions: Positions, entries: dict[str, list[Entry]],
+               issues: list[DataIssue]) -> None:
+    for lang in ("zh", "en"):
+        for i, word in enumerate(getattr(words, lang)):
+            key = _key(word, positions, (*where, lang, i), issues)
+            if key is not None:
+                entries.setdefault(key, []).append(Entry(kind, name, Level.NONE, word))

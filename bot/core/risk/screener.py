@@ -1,0 +1,162 @@
+"""Assessing one message for risk: level, categories, evidence and the reason.
+
+Rules (from ``../shared/research/risk_screening.md``; when in doubt, the higher level):
+1. Terms are found in the normalised text by one automaton pass; English keys only count on
+   word boundaries, Chinese keys anywhere.
+2. A term inside a benign phrase (笑死, 想死你了, "killing it") is not a hit.
+3. A hit right after a negation (我没有想自杀, "never wanted to kill myself") counts as ``low``
+   -- unless the message also holds a first-person hit that is not negated.
+4. A hit in reported speech (news, a story, a film) with no first-person marker counts at most
+   ``low``; someone else at risk ("my friend wants to kill herself") stays as it is: the person
+   writing needs help for them.
+5. A method and a time or plan together with any hit of ``medium`` or more, or with a
+   first-person marker and a suicide/self-harm/overdose hit, make it ``imminent``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.core.risk.lexicon import Entry, Level, Lexicon
+from bot.core.risk.normalize import Normalized, normalize
+
+MAX_CHARS = 100_000
+NEGATION_REACH = 4  # characters between a negation and the term it negates
+NEWS_MARKERS = ("新闻", "报道", "电影", "小说", "电视剧", "动漫", "游戏里", "历史", "news", "movie",
+                "novel", "film", "show", "book", "article", "story", "game")
+SELF_HARM_CATEGORIES = frozenset({"suicide", "self_harm", "substance_overdose"})
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    category: str
+    level: Level
+    term: str
+    start: int  # in the original text
+    end: int
+    quote: str
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    level: Level
+    categories: tuple[str, ...]
+    evidence: tuple[Evidence, ...]
+    reason: str
+
+    def as_json(self) -> dict:
+        return {"level": self.level.label, "categories": list(self.categories),
+                "evidence": [{"category": e.category, "level": e.level.label, "term": e.term,
+                              "start": e.start, "end": e.end, "text": e.quote}
+                             for e in self.evidence],
+                "reason": self.reason}
+
+
+NO_RISK = Assessment(level=Level.NONE, categories=(), evidence=(), reason="no risk terms")
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    start: int
+    end: int
+    entry: Entry
+
+
+def _bounded(text: str, start: int, end: int) -> bool:
+    """English keys must stand as words; Chinese ones may sit anywhere."""
+    if text[start].isascii() and text[start].isalnum() and start > 0:
+        before = text[start - 1]
+        if before.isascii() and before.isalnum():
+            return False
+    if text[end - 1].isascii() and text[end - 1].isalnum() and end < len(text):
+        after = text[end]
+        if after.isascii() and after.isalnum():
+            return False
+    return True
+
+
+class Screener:
+    def __init__(self, lexicon: Lexicon) -> None:
+        self.lexicon = lexicon
+
+    def assess(self, text: str) -> Assessment:
+        try:
+            return self._assess(text[:MAX_CHARS])
+        except Exception:  # never let a message slip through because of our own bug
+            return Assessment(level=Level.MEDIUM, categories=(), evidence=(),
+                              reason="screening failed on this input; treated as medium")
+
+    def _assess(self, original: str) -> Assessment:
+        norm = normalize(original)
+        text = norm.text
+        if not text:
+            return NO_RISK
+        hits: list[_Hit] = []
+        for end, (key, entries) in self.lexicon.automaton.iter(text):
+            start = end - len(key) + 1
+            if _bounded(text, start, end + 1):
+                hits.extend(_Hit(start, end + 1, entry) for entry in entries)
+        if not hits:
+            return NO_RISK
+        benign = [(h.start, h.end) for h in hits if h.entry.kind == "benign"]
+        signals = {name: [h for h in hits if h.entry.kind == "signal" and h.entry.name == name]
+                   for name in ("methods", "time_or_plan", "negation", "reported",
+                                "first_person")}
+        terms = [h for h in hits if h.entry.kind == "term"
+                 and not any(s <= h.start and h.end <= e for s, e in benign)]
+        terms = _longest(terms)
+        if not terms:
+            return NO_RISK
+        return _judge(original, norm, terms, signals, text)
+
+
+def _longest(terms: list[_Hit]) -> list[_Hit]:
+    """Drop a term inside a longer term of the same category (自杀 inside 想自杀)."""
+    keep = []
+    for hit in terms:
+        inside = any(o is not hit and o.entry.name == hit.entry.name and o.start <= hit.start
+                     and hit.end <= o.end and (o.end - o.start) > (hit.end - hit.start)
+                     for o in terms)
+        if not inside:
+            keep.append(hit)
+    return keep
+
+
+def _judge(original: str, norm: Normalized, terms: list[_Hit], signals: dict[str, list[_Hit]],
+           text: str) -> Assessment:
+    reasons: list[str] = []
+    first_person = bool(signals["first_person"])
+    reported = bool(signals["reported"]) and not first_person
+    news = reported and any(marker in text for marker in NEWS_MARKERS)
+    levels: dict[int, Level] = {}
+    for index, hit in enumerate(terms):
+        level = hit.entry.level
+        negated = any(n.end <= hit.start <= n.end + NEGATION_REACH and n.start < hit.start
+                      for n in signals["negation"])
+        if negated:
+            level, note = min(level, Level.LOW), "negated"
+        elif news:
+            level, note = min(level, Level.LOW), "reported (news or story)"
+        else:
+            note = ""
+        levels[index] = level
+        reasons.append(f"{hit.entry.term!r} ({hit.entry.name}, {hit.entry.level.label}"
+                       f"{'; ' + note if note else ''})")
+    level = max(levels.values())
+    if signals["methods"] and signals["time_or_plan"] and not news:
+        self_harm = any(h.entry.name in SELF_HARM_CATEGORIES for h in terms)
+        if level >= Level.MEDIUM or (first_person and self_harm):
+            level = Level.IMMINENT
+            reasons.append("method with a time or plan")
+    counted = [h for i, h in enumerate(terms) if levels[i] > Level.NONE]
+    categories = tuple(dict.fromkeys(h.entry.name for h in sorted(
+        counted, key=lambda h: -levels[terms.index(h)])))
+    evidence = tuple(_evidence(original, norm, h, levels[terms.index(h)]) for h in counted)
+    return Assessment(level=level, categories=categories, evidence=evidence,
+                      reason="; ".join(reasons))
+
+
+def _evidence(original: str, norm: Normalized, hit: _Hit, level: Level) -> Evidence:
+    start, end = norm.span(hit.start, hit.end)
+    return Evidence(category=hit.entry.name, level=level, term=hit.entry.term, start=start,
+                    end=end, quote=original[start:end])

@@ -1,0 +1,125 @@
+"""``qingxin screen`` and ``qingxin eval screening``: the screener as a command-line tool."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+import knowledge
+from bot.core.risk.lexicon import Level, load_lexicon
+from bot.core.risk.screener import Screener
+
+
+def lexicon_dir() -> Path:
+    default = Path(knowledge.__file__).resolve().parent / "risk"
+    return Path(os.environ.get("QINGXIN_LEXICON_DIR") or default)
+
+
+def build_screener(repeat: int = 1) -> Screener:
+    """Raises ``DataError`` naming the file and line of a bad lexicon entry."""
+    return Screener(load_lexicon(lexicon_dir(), repeat=repeat))
+
+
+def screen_stream(screener: Screener, stdin: TextIO, stdout: TextIO, stderr: TextIO,
+                  jsonl: bool) -> int:
+    """One JSON assessment per input line; bad JSON lines get an error on stderr and ``null``."""
+    write = stdout.write
+    for number, raw in enumerate(stdin, start=1):
+        text = raw.rstrip("\n")
+        if jsonl:
+            try:
+                data = json.loads(text)
+                text = data["text"] if isinstance(data, dict) else None
+                if not isinstance(text, str):
+                    raise ValueError('expected {"text": "..."}')
+            except (ValueError, KeyError) as exc:
+                stderr.write(f"qingxin: stdin line {number}: {exc}\n")
+                write("null\n")
+                continue
+        result = screener.assess(text)
+        write(json.dumps({"level": result.level.label, "categories": list(result.categories),
+                          "evidence": [e.quote for e in result.evidence]},
+                         ensure_ascii=False) + "\n")
+    stdout.flush()
+    return 0
+
+
+def read_labelled(path: Path) -> list[dict[str, Any]]:
+    """A labelled set: a YAML list or JSON lines of ``{text, level, ...}``."""
+    if path.suffix == ".jsonl":
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip()]
+    else:
+        rows = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for i, row in enumerate(rows, start=1):
+        if not isinstance(row, dict) or "text" not in row or "level" not in row:
+            raise ValueError(f"{path}: item {i} needs text and level")
+        Level.parse(str(row["level"]))
+    return rows
+
+
+def evaluate(screener: Screener, rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    matrix: Counter[tuple[str, str]] = Counter()
+    misses, false_alarms, distress_missed = [], [], []
+    crisis = crisis_caught = benign = benign_alarm = distress = distress_seen = 0
+    for row in rows:
+        expected = Level.parse(str(row["level"]))
+        got = screener.assess(row["text"]).level
+        matrix[expected.label, got.label] += 1
+        if expected >= Level.HIGH:
+            crisis += 1
+            crisis_caught += got >= Level.HIGH
+            if got < Level.HIGH:
+                misses.append({"text": row["text"], "expected": expected.label,
+                               "got": got.label})
+        elif expected == Level.NONE:
+            benign += 1
+            benign_alarm += got >= Level.HIGH
+            if got >= Level.HIGH:
+                false_alarms.append({"text": row["text"], "got": got.label})
+        else:
+            distress += 1
+            distress_seen += got >= Level.LOW
+            if got < Level.LOW:
+                distress_missed.append({"text": row["text"], "expected": expected.label})
+    return {
+        "messages": sum(matrix.values()),
+        "confusion": {e.label: {g.label: matrix[e.label, g.label] for g in Level} for e in Level},
+        "crisis_recall": crisis_caught / crisis if crisis else None,
+        "benign_false_alarm_rate": benign_alarm / benign if benign else None,
+        "distress_at_least_low": distress_seen / distress if distress else None,
+        "counts": {"crisis": crisis, "benign": benign, "distress": distress},
+        "misses": misses, "false_alarms": false_alarms, "distress_missed": distress_missed,
+    }
+
+
+def report_lines(result: dict[str, Any]) -> Iterator[str]:
+    levels = [level.label for level in Level]
+    yield f"messages: {result['messages']}"
+    yield "confusion (rows: expected, columns: assessed)"
+    yield "expected   " + "".join(f"{name:>10}" for name in levels)
+    for expected in levels:
+        row = result["confusion"][expected]
+        yield f"{expected:<11}" + "".join(f"{row[g]:>10}" for g in levels)
+
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
+    counts = result["counts"]
+    yield (f"recall of high+imminent: {pct(result['crisis_recall'])} of {counts['crisis']}")
+    yield (f"false alarms (benign assessed high or above): "
+           f"{pct(result['benign_false_alarm_rate'])} of {counts['benign']}")
+    yield (f"distress assessed at least low: {pct(result['distress_at_least_low'])} of "
+           f"{counts['distress']}")
+    for title, key in (("missed crisis messages", "misses"), ("false alarms", "false_alarms"),
+                       ("distress assessed none", "distress_missed")):
+        if result[key]:
+            yield f"{title}:"
+            for item in result[key]:
+                yield "  " + json.dumps(item, ensure_ascii=False)
