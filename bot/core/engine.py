@@ -36,6 +36,9 @@ from bot.core.flow_loader import Requirements
 from bot.core.flow_machine import TEXT_TRIGGER, FlowSet, Move, press_trigger
 from bot.core.flow_schema import ButtonSpec, StateSpec, Text, TextOption
 from bot.core.registry import RETURN_TO, Scratch
+from bot.core.risk.lexicon import Level
+from bot.core.risk.screener import NO_RISK, Assessment, Screener
+from bot.core.risk.tracking import track
 from bot.core.text import Command, clean, detect_lang, fold, lang_from_hint, parse_command
 
 WELCOME = "main.welcome"
@@ -52,9 +55,11 @@ LANG_ARGS: Mapping[str, Lang] = {
     "zh": "zh", "cn": "zh", "中文": "zh", "中": "zh", "chinese": "zh",
     "en": "en", "english": "en", "英文": "en", "英语": "en",
 }
-TEXTS = ("free_text", "unknown_command", "stale_button", "error")
+CRISIS = "crisis.alert"
+TEXTS = ("free_text", "unknown_command", "stale_button", "error", "medium_support")
 REQUIREMENTS = Requirements(
-    states=(WELCOME, *ROLE_MENUS.values(), *COMMAND_STATES.values(), *LANG_STATES.values()),
+    states=(WELCOME, CRISIS, *ROLE_MENUS.values(), *COMMAND_STATES.values(),
+            *LANG_STATES.values()),
     texts=tuple(f"system.{name}" for name in TEXTS),
 )
 CAPTURE_LIMIT = 200
@@ -65,11 +70,12 @@ _SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 class Engine:
     """Decides what to say; built once from loaded flows and shared by every conversation."""
 
-    def __init__(self, flows: FlowSet) -> None:
+    def __init__(self, flows: FlowSet, screener: Screener | None = None) -> None:
         self.flows = flows
+        self.screener = screener
 
     def step(self, conversation: Conversation | None, inbound: Inbound) -> StepResult:
-        return _Turn(self.flows, conversation, inbound).run()
+        return _Turn(self.flows, self.screener, conversation, inbound).run()
 
     def apology(self, key: str, lang: Lang = "zh") -> Outbound:
         """What a user gets when their message could not be handled."""
@@ -81,11 +87,15 @@ class _Turn:
     """One inbound event being handled; collects replies and records."""
 
     flows: FlowSet
+    screener: Screener | None
     stored: Conversation | None
     inbound: Inbound
     flow: str = ""
     state: str = ""
     scratch: Scratch = field(init=False)
+    assessment: Assessment = NO_RISK
+    risk: Level = Level.NONE
+    supported: bool = False  # a supportive reply for a medium-risk message was already given
     replies: list[tuple[str, tuple[Button, ...]]] = field(default_factory=list)
 
     def run(self) -> StepResult:
@@ -98,7 +108,16 @@ class _Turn:
             self.scratch.lang = detect_lang(text) or self.scratch.lang
         if self.flows.state(self.flow, self.state) is None:  # stored state no longer in the flows
             self.flow, self.state = WELCOME.split(".")
-        self._dispatch(text)
+        if self.screener is not None and text and inbound.button is None:
+            self.assessment = self.screener.assess(text)
+            self.risk = track(self.scratch.slots, self.assessment.level, inbound.at)
+        if self.risk >= Level.HIGH and f"{self.flow}.{self.state}" != CRISIS:
+            self._leave_to(CRISIS)  # safety first: interrupts any flow, any state
+        else:
+            if self.risk == Level.MEDIUM:
+                self._say(self.flows.text("system.medium_support"))
+                self.supported = True
+            self._dispatch(text)
         return self._result(conversation, text)
 
     def _new_conversation(self, text: str) -> Conversation:
@@ -164,7 +183,8 @@ class _Turn:
         if state.text:
             move = self.flows.machine(self.flow).fire(self.state, TEXT_TRIGGER, self.scratch)
         if move is None:
-            self._say(self.flows.text("system.free_text"))
+            if not self.supported:
+                self._say(self.flows.text("system.free_text"))
             self._show()
             return
         option = move.spec
@@ -249,7 +269,7 @@ class _Turn:
                          for body, buttons in self.replies)
         if scratch.erase:
             return StepResult(outbound=outbound, records=(EraseConversation(key=inbound.key),),
-                              conversation=None)
+                              conversation=None, assessment=self.assessment, risk=self.risk.label)
         after = Conversation(key=before.key, channel=before.channel, flow=self.flow,
                              state=self.state, lang=scratch.lang, lang_locked=scratch.lang_locked,
                              slots=scratch.slots, created_at=before.created_at,
@@ -266,4 +286,5 @@ class _Turn:
         records.extend(LogMessage(key=inbound.key, direction=Direction.OUT, kind="text",
                                   body=message.text, state=where, at=inbound.at)
                        for message in outbound)
-        return StepResult(outbound=outbound, records=tuple(records), conversation=after)
+        return StepResult(outbound=outbound, records=tuple(records), conversation=after,
+                          assessment=self.assessment, risk=self.risk.label)

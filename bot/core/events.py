@@ -112,3 +112,5 @@ class StepResult:
     outbound: tuple[Outbound, ...]
     records: tuple[Record, ...]
     conversation: Conversation | None
+    assessment: object = None  # the message's risk assessment (bot.core.risk.screener)
+    risk: str = "none"  # the message's effective risk level, after the conversation's history

@@ -14,6 +14,8 @@ from datetime import datetime
 from types import MappingProxyType
 
 from bot.core.events import Lang
+from bot.core.risk.lexicon import Level
+from bot.core.risk.tracking import record_level
 
 HUMAN_REQUESTED = "human_requested_at"
 RETURN_TO = "_return"
@@ -56,6 +58,34 @@ def _forget(scratch: Scratch) -> None:
     scratch.erase = True
 
 
+ASQ_QUESTIONS = ("asq_q1", "asq_q2", "asq_q3", "asq_q4")
+ASQ_ACUITY = "asq_q5"
+ASQ_RESULT = "asq_result"
+
+
+def _asq_positive(scratch: Scratch) -> bool:
+    """NIMH ASQ: a yes to any of questions 1-4; for youth, declining to answer counts too."""
+    return any(scratch.slots.get(q) in ("yes", "declined") for q in ASQ_QUESTIONS)
+
+
+def _asq_start(scratch: Scratch) -> None:
+    for name in (*ASQ_QUESTIONS, ASQ_ACUITY):
+        scratch.slots.pop(name, None)
+
+
+def _asq_score(scratch: Scratch) -> None:
+    """Acute positive (yes to 5) -> imminent; non-acute positive -> high; else negative."""
+    if not _asq_positive(scratch):
+        result, level = "negative", Level.NONE
+    elif scratch.slots.get(ASQ_ACUITY) == "yes":
+        result, level = "acute_positive", Level.IMMINENT
+    else:
+        result, level = "non_acute_positive", Level.HIGH
+    scratch.slots[ASQ_RESULT] = result
+    scratch.slots["asq_at"] = scratch.now.isoformat()
+    record_level(scratch.slots, level, scratch.now)
+
+
 def _lock_lang(lang: Lang) -> Action:
     def action(scratch: Scratch) -> None:
         scratch.lang = lang
@@ -72,6 +102,8 @@ def default_registry() -> Registry:
         "lang_is_zh": lambda s: s.lang == "zh",
         "lang_is_en": lambda s: s.lang == "en",
         "human_requested": lambda s: HUMAN_REQUESTED in s.slots,
+        "asq_positive": _asq_positive,
+        "asq_negative": lambda s: not _asq_positive(s),
     }
     actions: dict[str, Action] = {
         "clear_slots": _clear_slots,
@@ -79,5 +111,7 @@ def default_registry() -> Registry:
         "forget_conversation": _forget,
         "lock_lang_zh": _lock_lang("zh"),
         "lock_lang_en": _lock_lang("en"),
+        "asq_start": _asq_start,
+        "asq_score": _asq_score,
     }
     return Registry(conditions=MappingProxyType(conditions), actions=MappingProxyType(actions))
