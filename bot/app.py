@@ -6,9 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bot.addresses import AddressBox
 from bot.core.engine import REQUIREMENTS, Engine
 from bot.core.flow_loader import load_flows
 from bot.core.registry import default_registry
+from bot.core.risk.lexicon import load_lexicon
+from bot.core.risk.screener import Screener
 from bot.identity import Pseudonymizer
 from bot.runtime.dispatcher import Dispatcher
 from bot.settings import Settings
@@ -28,6 +31,7 @@ class App:
     repository: Repository
     dispatcher: Dispatcher
     pseudonyms: Pseudonymizer
+    addresses: AddressBox
     clock: Clock
 
     async def close(self) -> None:
@@ -35,8 +39,10 @@ class App:
 
 
 def build_engine(settings: Settings) -> Engine:
-    """Load and check the flows; raises ``DataError`` listing every problem."""
-    return Engine(load_flows(settings.flows_dir, default_registry(), REQUIREMENTS))
+    """Load and check the flows and the risk lexicon; raises ``DataError`` listing every
+    problem."""
+    flows = load_flows(settings.flows_dir, default_registry(), REQUIREMENTS)
+    return Engine(flows, Screener(load_lexicon(settings.lexicon_dir)))
 
 
 def build_app(settings: Settings, clock: Clock = utc_now) -> App:
@@ -45,4 +51,5 @@ def build_app(settings: Settings, clock: Clock = utc_now) -> App:
     repository = Repository(open_database(settings.database_url))
     return App(engine=engine, repository=repository,
                dispatcher=Dispatcher(engine, repository),
-               pseudonyms=Pseudonymizer(settings.secret), clock=clock)
+               pseudonyms=Pseudonymizer(settings.secret),
+               addresses=AddressBox(settings.encryption_key), clock=clock)

@@ -30,12 +30,34 @@ def _parser() -> argparse.ArgumentParser:
 
     screen = commands.add_parser("screen", help="assess messages for risk, one a line")
     screen.add_argument("--jsonl", action="store_true", help='stdin lines are {"text": ...}')
+    screen.add_argument("--lexicon-repeat", type=int, default=1, metavar="N",
+                        help="load every lexicon key N times (to measure cost against size)")
 
     evaluation = commands.add_parser("eval", help="measure against labelled data")
     eval_commands = evaluation.add_subparsers(dest="eval_command", required=True)
     eval_screening = eval_commands.add_parser("screening", help="the risk screener")
     eval_screening.add_argument("file", type=Path, help="labelled YAML list or JSON lines")
     eval_screening.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    staff = commands.add_parser("counselors", help="invite, list and revoke counselors")
+    staff_commands = staff.add_subparsers(dest="counselors_command", required=True)
+    invite = staff_commands.add_parser("invite", help="print a one-time sign-in code")
+    invite.add_argument("--role", required=True, choices=("psych", "legal", "supervisor"))
+    invite.add_argument("--alias", help="the name teens see (default: 老师 and a number)")
+    invite.add_argument("--hours", type=float, default=72, help="how long the code works")
+    staff_list = staff_commands.add_parser("list", help="all counselors")
+    staff_list.add_argument("--json", action="store_true")
+    revoke = staff_commands.add_parser("revoke", help="sign a counselor out for good")
+    revoke.add_argument("id", type=int)
+
+    case_parser = commands.add_parser("cases", help="look at cases")
+    case_commands = case_parser.add_subparsers(dest="cases_command", required=True)
+    case_list = case_commands.add_parser("list", help="open cases in queue order")
+    case_list.add_argument("--json", action="store_true")
+    case_list.add_argument("--all", action="store_true", help="closed cases too")
+    case_show = case_commands.add_parser("show", help="one case and its history")
+    case_show.add_argument("id", type=int)
+    case_show.add_argument("--json", action="store_true")
 
     flows = commands.add_parser("flows", help="check and draw the YAML flows")
     flow_commands = flows.add_subparsers(dest="flows_command", required=True)
@@ -60,9 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "chat":
             return asyncio.run(_chat(args))
         if args.command == "screen":
-            return _screen(args.jsonl)
+            return _screen(args.jsonl, args.lexicon_repeat)
         if args.command == "eval":
             return _eval_screening(args.file, args.json)
+        if args.command in ("counselors", "cases"):
+            return _operations(args)
         if args.flows_command == "validate":
             return _flows_validate(args.directory)
         return _flows_graph(args.flow, args.output, args.lang, args.directory)
@@ -94,10 +118,10 @@ async def _chat(args: argparse.Namespace) -> int:
     return 0
 
 
-def _screen(jsonl: bool) -> int:
+def _screen(jsonl: bool, repeat: int) -> int:
     from bot.risk_tools import build_screener, screen_stream
 
-    return screen_stream(build_screener(), sys.stdin, sys.stdout, sys.stderr, jsonl)
+    return screen_stream(build_screener(repeat), sys.stdin, sys.stdout, sys.stderr, jsonl)
 
 
 def _eval_screening(path: Path, as_json: bool) -> int:
@@ -115,6 +139,56 @@ def _eval_screening(path: Path, as_json: bool) -> int:
         print(json.dumps(result, ensure_ascii=False, indent=2))
     else:
         print("\n".join(report_lines(result)))
+    return 0
+
+
+def _operations(args: argparse.Namespace) -> int:
+    import json
+    import secrets
+    from datetime import timedelta
+
+    from bot.app import utc_now
+    from bot.settings import load_settings
+    from storage import operations
+    from storage.database import StorageUnavailable, open_database
+
+    try:
+        engine = open_database(load_settings().database_url)
+    except (StorageUnavailable, ValueError) as exc:
+        print(f"qingxin: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    now = utc_now()
+    try:
+        if args.command == "counselors" and args.counselors_command == "invite":
+            alias = args.alias or f"老师{secrets.randbelow(900) + 100}"
+            code, expires = operations.invite(engine, args.role, alias, now,
+                                              timedelta(hours=args.hours))
+            print(f"role: {args.role}  alias: {alias}  expires: {expires:%Y-%m-%d %H:%M} UTC")
+            print("the counselor sends /counselor CODE to the bot; the code works once:")
+            print(code)
+        elif args.command == "counselors" and args.counselors_command == "list":
+            rows = operations.list_counselors(engine)
+            print(json.dumps(rows, ensure_ascii=False) if args.json else "\n".join(
+                f"{r['id']:>4}  {r['role']:<10} {r['alias']:<12} "
+                f"{'on duty' if r['on_duty'] else 'off duty':<9} "
+                f"{'active' if r['active'] else 'revoked'}" for r in rows) or "no counselors")
+        elif args.command == "counselors":
+            released = operations.revoke(engine, args.id, now)
+            print(f"counselor {args.id} revoked; {released} active cases back in the queue")
+        elif args.cases_command == "list":
+            rows = operations.list_cases(engine, now, args.all)
+            print(json.dumps(rows, ensure_ascii=False) if args.json else "\n".join(
+                f"#{r['id']:<5} {r['state']:<10} {r['risk']:<9} {r['skill']:<10} "
+                f"{r['waiting_min']:>5} min  {','.join(r['categories']) or '-'}  "
+                f"{r['counselor'] or ''}" for r in rows) or "no open cases")
+        else:
+            case = operations.show_case(engine, args.id, now)
+            print(json.dumps(case, ensure_ascii=False, indent=None if args.json else 2))
+    except (LookupError, ValueError) as exc:
+        print(f"qingxin: {exc}", file=sys.stderr)
+        return EXIT_BAD_DATA
+    finally:
+        engine.dispose()
     return 0
 
 

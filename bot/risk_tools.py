@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -11,14 +10,9 @@ from typing import Any, TextIO
 
 import yaml
 
-import knowledge
 from bot.core.risk.lexicon import Level, load_lexicon
 from bot.core.risk.screener import Screener
-
-
-def lexicon_dir() -> Path:
-    default = Path(knowledge.__file__).resolve().parent / "risk"
-    return Path(os.environ.get("QINGXIN_LEXICON_DIR") or default)
+from bot.settings import lexicon_dir
 
 
 def build_screener(repeat: int = 1) -> Screener:

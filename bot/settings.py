@@ -6,6 +6,8 @@
 | ``QINGXIN_DATABASE_URL`` | ``sqlite:///<data dir>/qingxin.db`` (created on first run) |
 | ``QINGXIN_SECRET`` | generated once and kept in ``<data dir>/secret.key`` (mode 0600) |
 | ``QINGXIN_FLOWS_DIR`` | the ``flows/`` folder shipped with the package |
+| ``QINGXIN_ENCRYPTION_KEY`` | a Fernet key for channel addresses; else ``<data dir>/address.key`` |
+| ``QINGXIN_LEXICON_DIR`` | the ``knowledge/risk/`` folder shipped with the package |
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import flows
+import knowledge
+from bot.addresses import load_key
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -25,10 +29,18 @@ class Settings:
     database_url: str
     secret: bytes
     flows_dir: Path
+    lexicon_dir: Path
+    encryption_key: bytes
 
 
 def default_flows_dir() -> Path:
     return Path(flows.__file__).resolve().parent
+
+
+def lexicon_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    default = Path(knowledge.__file__).resolve().parent / "risk"
+    return Path(env.get("QINGXIN_LEXICON_DIR") or default)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -42,6 +54,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database_url=database_url,
         secret=secret.encode() if secret else _local_secret(data_dir / "secret.key"),
         flows_dir=Path(env.get("QINGXIN_FLOWS_DIR") or default_flows_dir()),
+        lexicon_dir=lexicon_dir(env),
+        encryption_key=load_key(env.get("QINGXIN_ENCRYPTION_KEY"), data_dir),
     )
 
 

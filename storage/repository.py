@@ -15,27 +15,41 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
+from bot.core.cases.model import Case, DeskView, NeedDeskData
 from bot.core.events import (
     Conversation,
     EraseConversation,
     Inbound,
     LogMessage,
-    Record,
     SaveConversation,
     StepResult,
 )
-from storage.models import conversations, messages
+from storage.desk_store import DeskStore, StaleCase
+from storage.models import conversations, messages, outbox, timers
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-Step = Callable[[Conversation | None, Inbound], StepResult]
+Step = Callable[[Conversation | None, Inbound, DeskView], StepResult]
+TimerStep = Callable[[str, Case, DeskView, datetime], list[object]]
+RETRIES = 3  # a case that changed under an event (a lost claim race) is stepped again
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An outbox message leased for delivery."""
+
+    id: int
+    key: str
+    message: dict[str, Any]
+    address: bytes | None
 
 
 def _aware(moment: datetime) -> datetime:
@@ -48,12 +62,18 @@ class Store:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self._lock = connection.dialect.name == "postgresql"
+        self.desk = DeskStore(connection)
+        self.addressed = False  # whether the last loaded conversation has its address stored
 
+    def set_address(self, key: str, sealed: bytes) -> None:
+        self.connection.execute(update(conversations).where(conversations.c.key == key)
+                                .values(address=sealed, active=True))
     def load(self, key: str) -> Conversation | None:
         query = select(conversations).where(conversations.c.key == key)
         if self._lock:
             query = query.with_for_update()
         row = self.connection.execute(query).mappings().first()
+        self.addressed = row is not None and row["address"] is not None
         if row is None:
             return None
         return Conversation(key=row["key"], channel=row["channel"], flow=row["flow"],
@@ -61,9 +81,11 @@ class Store:
                             slots=row["slots"] or {}, created_at=_aware(row["created_at"]),
                             updated_at=_aware(row["updated_at"]))
 
-    def apply(self, records: Sequence[Record]) -> None:
+    def apply(self, records: Sequence[object]) -> None:
         logs: list[dict[str, Any]] = []
         for record in records:
+            if self.desk.apply(record):
+                continue
             if isinstance(record, SaveConversation):
                 self._save(record.conversation)
             elif isinstance(record, LogMessage):
@@ -72,6 +94,8 @@ class Store:
                              "created_at": record.at})
             elif isinstance(record, EraseConversation):
                 self.erase(record.key)
+            else:
+                raise TypeError(f"no storage for {type(record).__name__}")
         if logs:
             self.connection.execute(insert(messages), logs)
 
@@ -113,27 +137,120 @@ class Repository:
     async def call(self, work: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, work)
 
-    async def process(self, events: Sequence[Inbound], step: Step) -> list[StepResult | None]:
-        """Load, step and store each event; commit once. None marks an event that failed."""
-        return await self.call(lambda: self._process(events, step))
+    async def process(self, events: Sequence[Inbound], step: Step,
+                      addresses: Mapping[str, bytes] | None = None) -> list[StepResult | None]:
+        """Load, step and store each event; commit once. None marks an event that failed.
+        ``addresses`` holds sealed channel addresses of the events' conversations."""
+        return await self.call(lambda: self._process(events, step, addresses or {}))
 
-    def _process(self, events: Sequence[Inbound], step: Step) -> list[StepResult | None]:
+    def _process(self, events: Sequence[Inbound], step: Step,
+                 addresses: Mapping[str, bytes]) -> list[StepResult | None]:
         results: list[StepResult | None] = []
         with self.engine.begin() as connection:
             store = Store(connection)
             for inbound in events:
+                results.append(self._one(connection, store, inbound, step,
+                                         addresses.get(inbound.key)))
+        return results
+
+    def _one(self, connection: Connection, store: Store, inbound: Inbound, step: Step,
+             address: bytes | None = None) -> StepResult | None:
+        """Step and store one event in its own savepoint; None when it failed."""
+        for _attempt in range(RETRIES):
+            savepoint = connection.begin_nested()
+            try:
+                conversation = store.load(inbound.key)
+                view = store.desk.light_view(inbound)
+                try:
+                    result = step(conversation, inbound, view)
+                except NeedDeskData:
+                    result = step(conversation, inbound,
+                                  store.desk.full_view(inbound, view.counselor))
+                store.apply(result.records)
+                if address is not None and not store.addressed and result.conversation:
+                    store.set_address(inbound.key, address)
+            except StaleCase:
+                savepoint.rollback()
+                continue
+            except Exception:
+                savepoint.rollback()
+                log.exception("event failed", extra={"conversation": inbound.key[:12]})
+                return None
+            savepoint.commit()
+            return result
+        log.error("event gave up after %d stale-case retries", RETRIES)
+        return None
+
+    # -- the outbox and timers (run by bot.runtime.worker) ------------------------------------
+
+    async def lease_outbox(self, now: datetime, *, channel: str | None = None,
+                           keys: Sequence[str] | None = None, limit: int = 100,
+                           lease: timedelta = timedelta(seconds=60)) -> list[Pending]:
+        """Take up to ``limit`` unsent messages for ``lease`` (only those for ``channel`` or
+        ``keys`` when given); other workers skip them."""
+        return await self.call(lambda: self._lease_outbox(now, channel, keys, limit, lease))
+
+    def _lease_outbox(self, now: datetime, channel: str | None, keys: Sequence[str] | None,
+                      limit: int, lease: timedelta) -> list[Pending]:
+        with self.engine.begin() as connection:
+            query = (select(outbox.c.id, outbox.c.conversation_key, outbox.c.message,
+                            conversations.c.address)
+                     .join(conversations, conversations.c.key == outbox.c.conversation_key,
+                           isouter=True)
+                     .where(outbox.c.sent.is_(False),
+                            (outbox.c.lease_until.is_(None)) | (outbox.c.lease_until < now))
+                     .order_by(outbox.c.id).limit(limit))
+            if channel is not None:
+                query = query.where(conversations.c.channel == channel)
+            if keys is not None:
+                query = query.where(outbox.c.conversation_key.in_(list(keys)))
+            if connection.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True, of=outbox)
+            rows = list(connection.execute(query).mappings())
+            if rows:
+                connection.execute(update(outbox).where(outbox.c.id.in_([r["id"] for r in rows]))
+                                   .values(lease_until=now + lease,
+                                           attempts=outbox.c.attempts + 1))
+        return [Pending(id=r["id"], key=r["conversation_key"], message=r["message"],
+                        address=r["address"]) for r in rows]
+
+    async def mark_sent(self, ids: Sequence[int]) -> None:
+        def run() -> None:
+            with self.engine.begin() as connection:
+                connection.execute(update(outbox).where(outbox.c.id.in_(list(ids)))
+                                   .values(sent=True))
+
+        if ids:
+            await self.call(run)
+
+    async def fire_timers(self, now: datetime, fire: TimerStep, limit: int = 50) -> int:
+        """Fire due timers, each in its own savepoint; returns how many fired."""
+        return await self.call(lambda: self._fire_timers(now, fire, limit))
+
+    def _fire_timers(self, now: datetime, fire: TimerStep, limit: int) -> int:
+        fired = 0
+        with self.engine.begin() as connection:
+            query = (select(timers).where(timers.c.done.is_(False), timers.c.due_at <= now)
+                     .order_by(timers.c.due_at).limit(limit))
+            if connection.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            store = Store(connection)
+            for row in list(connection.execute(query).mappings()):
                 savepoint = connection.begin_nested()
                 try:
-                    result = step(store.load(inbound.key), inbound)
-                    store.apply(result.records)
+                    case = store.desk.case(row["case_id"])
+                    if case is not None:
+                        view = store.desk.timer_view(case)
+                        store.apply(fire(row["kind"], case, view, now))
+                    connection.execute(update(timers).where(timers.c.id == row["id"])
+                                       .values(done=True))
                 except Exception:
                     savepoint.rollback()
-                    log.exception("event failed", extra={"conversation": inbound.key[:12]})
-                    results.append(None)
-                else:
-                    savepoint.commit()
-                    results.append(result)
-        return results
+                    log.exception("timer %s failed", row["id"])
+                    continue
+                savepoint.commit()
+                fired += 1
+        return fired
 
     async def read(self, work: Callable[[Store], T]) -> T:
         """Run read-only ``work`` in a transaction of its own."""

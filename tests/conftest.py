@@ -3,6 +3,7 @@ when the server in QINGXIN_TEST_POSTGRES_URL answers)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
 from collections.abc import Iterator
@@ -13,12 +14,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from bot.core.cases.model import DeskView
 from bot.core.engine import REQUIREMENTS, Engine
 from bot.core.events import Conversation, Inbound, Outbound, StepResult
 from bot.core.flow_loader import load_flows
 from bot.core.flow_machine import FlowSet
 from bot.core.registry import default_registry
-from bot.settings import default_flows_dir
+from bot.core.risk.lexicon import load_lexicon
+from bot.core.risk.screener import Screener
+from bot.settings import default_flows_dir, lexicon_dir
 
 FLOWS_DIR = Path(os.environ.get("QINGXIN_TEST_FLOWS_DIR") or default_flows_dir())
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
@@ -32,8 +36,13 @@ def flow_set() -> FlowSet:
 
 
 @pytest.fixture(scope="session")
-def engine(flow_set: FlowSet) -> Engine:
-    return Engine(flow_set)
+def screener() -> Screener:
+    return Screener(load_lexicon(lexicon_dir()))
+
+
+@pytest.fixture(scope="session")
+def engine(flow_set: FlowSet, screener: Screener) -> Engine:
+    return Engine(flow_set, screener)
 
 
 @dataclass
@@ -47,12 +56,14 @@ class Chat:
     now: datetime = T0
     last: StepResult | None = None
     history: list[Outbound] = field(default_factory=list)
+    case_ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def send(self, text: str | None = None, *, button: str | None = None) -> tuple[Outbound, ...]:
         self.now += timedelta(seconds=5)
         inbound = Inbound(channel="test", key=self.key, at=self.now, text=text, button=button,
                           language_hint=self.hint)
-        self.last = self.engine.step(self.conversation, inbound)
+        desk = DeskView(complete=True, new_case_id=lambda: next(self.case_ids))
+        self.last = self.engine.step(self.conversation, inbound, desk)
         self.conversation = self.last.conversation
         self.history.extend(self.last.outbound)
         return self.last.outbound
@@ -105,3 +116,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     with admin.begin() as connection:
         connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a `qingxin` subprocess with its own fresh data folder."""
+    return {**os.environ, "QINGXIN_DATA_DIR": str(tmp_path / "data"),
+            "QINGXIN_FLOWS_DIR": str(FLOWS_DIR), "QINGXIN_DATABASE_URL": "",
+            "QINGXIN_SECRET": "", "QINGXIN_ENCRYPTION_KEY": ""}

@@ -2,23 +2,13 @@
 on a real SQLite file."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import FLOWS_DIR
 
 QINGXIN = [sys.executable, "-m", "bot.cli"]
-
-
-@pytest.fixture
-def env(tmp_path):
-    return {**os.environ, "QINGXIN_DATA_DIR": str(tmp_path / "data"),
-            "QINGXIN_FLOWS_DIR": str(FLOWS_DIR), "QINGXIN_DATABASE_URL": "",
-            "QINGXIN_SECRET": ""}
 
 
 def run(env, *args: str, stdin: str = "") -> subprocess.CompletedProcess:

@@ -113,7 +113,7 @@ def test_help_back_returns_to_where_the_user_was(chat):
 
 def test_human_records_the_request_and_gives_real_contacts(chat):
     chat.send("hi")
-    [reply] = chat.send("/human")
+    reply, waiting = chat.send("/human")
     assert "12355" in reply.text and "110" in reply.text and "120" in reply.text
     assert "human_requested_at" in chat.conversation.slots
 

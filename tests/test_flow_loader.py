@@ -191,3 +191,10 @@ def test_yes_is_not_a_button_id(tmp_path):
 
 def test_shipped_flows_validate(flow_set):
     assert {"main", "system", "teen", "parent"} <= set(flow_set.specs)
+
+
+def test_translations_must_use_the_same_placeholders(tmp_path):
+    # ` #` starts a YAML comment: the English line lost its {case}
+    text = GOOD + "texts:\n  closed:\n    zh: 案例 {case} 已结案\n    en: Case #{case} closed\n"
+    [error] = errors(tmp_path, text)
+    assert ":17:" in error and "different placeholders" in error

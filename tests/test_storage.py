@@ -53,11 +53,11 @@ async def test_group_commit_keeps_each_users_order(repository, engine):
 
 
 async def test_one_failing_event_rolls_back_only_itself(repository, engine):
-    def step(conversation, event):
+    def step(conversation, event, desk):
         if event.key == "bad":
-            engine.step(conversation, event)
+            engine.step(conversation, event, desk)
             raise RuntimeError("boom")
-        return engine.step(conversation, event)
+        return engine.step(conversation, event, desk)
 
     results = await repository.process([inbound("a", 1), inbound("bad", 1), inbound("b", 1)], step)
     assert results[0] is not None and results[1] is None and results[2] is not None

@@ -18,7 +18,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
+from bot.core.cases.desk import COUNSELOR_COMMANDS, Desk
+from bot.core.cases.model import DEFAULT_SLA, EMPTY_DESK, Case, DeskView
 from bot.core.events import (
     Button,
     Conversation,
@@ -38,7 +41,7 @@ from bot.core.flow_schema import ButtonSpec, StateSpec, Text, TextOption
 from bot.core.registry import RETURN_TO, Scratch
 from bot.core.risk.lexicon import Level
 from bot.core.risk.screener import NO_RISK, Assessment, Screener
-from bot.core.risk.tracking import track
+from bot.core.risk.tracking import stored_level, track
 from bot.core.text import Command, clean, detect_lang, fold, lang_from_hint, parse_command
 
 WELCOME = "main.welcome"
@@ -62,6 +65,7 @@ REQUIREMENTS = Requirements(
             *LANG_STATES.values()),
     texts=tuple(f"system.{name}" for name in TEXTS),
 )
+LEGAL_TOPICS = frozenset({"rights", "duties", "legal", "law"})
 CAPTURE_LIMIT = 200
 PAYLOAD_LIMIT = 200
 _SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -70,32 +74,101 @@ _SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 class Engine:
     """Decides what to say; built once from loaded flows and shared by every conversation."""
 
-    def __init__(self, flows: FlowSet, screener: Screener | None = None) -> None:
+    def __init__(self, flows: FlowSet, screener: Screener | None = None,
+                 sla: Mapping[str, timedelta] = DEFAULT_SLA) -> None:
         self.flows = flows
         self.screener = screener
+        self.sla = sla
 
-    def step(self, conversation: Conversation | None, inbound: Inbound) -> StepResult:
-        return _Turn(self.flows, self.screener, conversation, inbound).run()
+    def step(self, conversation: Conversation | None, inbound: Inbound,
+             desk: DeskView = EMPTY_DESK) -> StepResult:
+        """Handle one event; ``desk`` is what storage knows of cases and counselors for it."""
+        return _Turn(self, conversation, inbound, desk).run()
+
+    def fire_timer(self, kind: str, case: Case, desk: DeskView, now: datetime) -> list[object]:
+        """The records a due timer produces (re-announcements, check-ins, next timers)."""
+        turn = _TimerTurn(flows=self.flows, now=now, key=case.key, lang=case.lang)
+        Desk(turn, desk, self.sla).fire_timer(kind, case)
+        return turn.records
 
     def apology(self, key: str, lang: Lang = "zh") -> Outbound:
         """What a user gets when their message could not be handled."""
         return Outbound(key=key, text=self.flows.text("system.error").get(lang))
 
 
+@dataclass(slots=True, kw_only=True)
+class _TimerTurn:
+    """A timer firing: no one wrote, so there is nobody to reply to; only records."""
+
+    flows: FlowSet
+    now: datetime
+    key: str
+    lang: str
+    text: str = ""
+    slots: dict[str, str] = field(default_factory=dict)
+    records: list[object] = field(default_factory=list)
+
+    def desk_text(self, name: str) -> Text:
+        return self.flows.text(f"desk.{name}")
+
+    def reply(self, text: str, buttons: tuple[Button, ...] = ()) -> None:
+        raise AssertionError("a timer has nobody to reply to")
+
+    def unknown_command(self) -> None:
+        raise AssertionError("a timer has no command")
+
+
 @dataclass(slots=True)
 class _Turn:
     """One inbound event being handled; collects replies and records."""
 
-    flows: FlowSet
-    screener: Screener | None
+    engine: Engine
     stored: Conversation | None
     inbound: Inbound
+    view: DeskView
     flow: str = ""
     state: str = ""
     scratch: Scratch = field(init=False)
     assessment: Assessment = NO_RISK
     risk: Level = Level.NONE
     supported: bool = False  # a supportive reply for a medium-risk message was already given
+    records: list[object] = field(default_factory=list)  # the desk's records (cases, outbox)
+
+    @property
+    def flows(self) -> FlowSet:
+        return self.engine.flows
+
+    # -- what the desk needs (bot.core.cases.desk.Turn) -----------------------------------------
+
+    @property
+    def now(self) -> datetime:
+        return self.inbound.at
+
+    @property
+    def key(self) -> str:
+        return self.inbound.key
+
+    @property
+    def lang(self) -> str:
+        return self.scratch.lang
+
+    @property
+    def text(self) -> str:
+        return clean(self.inbound.text or "")
+
+    @property
+    def slots(self) -> dict[str, str]:
+        return self.scratch.slots
+
+    def desk_text(self, name: str) -> Text:
+        return self.flows.text(f"desk.{name}")
+
+    def reply(self, text: str, buttons: tuple[Button, ...] = ()) -> None:
+        self.replies.append((text, buttons))
+
+    def unknown_command(self) -> None:
+        self._say(self.flows.text("system.unknown_command"))
+        self._show()
     replies: list[tuple[str, tuple[Button, ...]]] = field(default_factory=list)
 
     def run(self) -> StepResult:
@@ -108,17 +181,59 @@ class _Turn:
             self.scratch.lang = detect_lang(text) or self.scratch.lang
         if self.flows.state(self.flow, self.state) is None:  # stored state no longer in the flows
             self.flow, self.state = WELCOME.split(".")
-        if self.screener is not None and text and inbound.button is None:
-            self.assessment = self.screener.assess(text)
+        desk = Desk(self, self.view, self.engine.sla, counselor_lang=self.scratch.lang)
+        counselor = self.view.counselor if self.view.counselor and self.view.counselor.active \
+            else None
+        screener = self.engine.screener
+        if counselor is None and screener is not None and text and inbound.button is None:
+            self.assessment = screener.assess(text)
             self.risk = track(self.scratch.slots, self.assessment.level, inbound.at)
-        if self.risk >= Level.HIGH and f"{self.flow}.{self.state}" != CRISIS:
+        command = parse_command(text) if inbound.button is None else None
+        if command is not None and command.name == "counselor":
+            desk.sign_in(command)
+        elif counselor is not None:
+            if not desk.counselor_step(command, inbound.button, text):
+                self._dispatch(text)
+        else:
+            self._teen_turn(desk, command, text)
+        return self._result(conversation, text)
+
+    def _teen_turn(self, desk: Desk, command: Command | None, text: str) -> None:
+        """Someone seeking help: relay, crisis gate, or the flows; then open a case if needed."""
+        own_case = self.view.own_case
+        button = self.inbound.button
+        if command is not None and command.name in COUNSELOR_COMMANDS:
+            self.unknown_command()  # the same answer as any unknown command: reveals nothing
+        elif button is not None and button.startswith("checkin:"):
+            if not desk.check_in_button(button):
+                self._press_payload(button)
+        elif own_case is not None and own_case.state == "active" and desk.teen_step(
+                text, command is not None):
+            pass  # relayed to the counselor, who is alerted below if the risk rose
+        elif self.risk >= Level.HIGH and f"{self.flow}.{self.state}" != CRISIS:
             self._leave_to(CRISIS)  # safety first: interrupts any flow, any state
         else:
             if self.risk == Level.MEDIUM:
                 self._say(self.flows.text("system.medium_support"))
                 self.supported = True
-            self._dispatch(text)
-        return self._result(conversation, text)
+            if not (own_case is not None and button is None and command is None and text
+                    and desk.teen_step(text, False)):
+                self._dispatch(text)
+        if self.scratch.wants_human or self.risk >= Level.HIGH:
+            self._open_case(desk)
+
+    def _open_case(self, desk: Desk) -> None:
+        risk = max(self.risk, stored_level(self.scratch.slots, self.inbound.at))
+        topic = self.scratch.slots.get("topic", "")
+        if risk >= Level.HIGH:
+            reason, skill = "risk", "psych"
+        elif topic in LEGAL_TOPICS:
+            reason, skill = "legal", "legal"
+        else:
+            reason, skill = "request", "psych"
+        desk.open_case(reason=reason, skill=skill, risk=max(risk, Level.LOW),
+                       categories=self.assessment.categories,
+                       user_role=self.scratch.slots.get("role", "unknown"))
 
     def _new_conversation(self, text: str) -> Conversation:
         flow, state = WELCOME.split(".")
@@ -268,7 +383,8 @@ class _Turn:
         outbound = tuple(Outbound(key=inbound.key, text=body, buttons=buttons, state=where)
                          for body, buttons in self.replies)
         if scratch.erase:
-            return StepResult(outbound=outbound, records=(EraseConversation(key=inbound.key),),
+            return StepResult(outbound=outbound,
+                              records=(*self.records, EraseConversation(key=inbound.key)),
                               conversation=None, assessment=self.assessment, risk=self.risk.label)
         after = Conversation(key=before.key, channel=before.channel, flow=self.flow,
                              state=self.state, lang=scratch.lang, lang_locked=scratch.lang_locked,
@@ -286,5 +402,6 @@ class _Turn:
         records.extend(LogMessage(key=inbound.key, direction=Direction.OUT, kind="text",
                                   body=message.text, state=where, at=inbound.at)
                        for message in outbound)
+        records.extend(self.records)  # type: ignore[arg-type]
         return StepResult(outbound=outbound, records=tuple(records), conversation=after,
                           assessment=self.assessment, risk=self.risk.label)

@@ -10,6 +10,7 @@ Raises ``DataError`` with all issues; returns a ``FlowSet`` only when there is n
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 
 from bot.core.datafile import DataError, DataIssue, Positions, load_yaml
 from bot.core.flow_machine import FlowSet
-from bot.core.flow_schema import FlowSpec
+from bot.core.flow_schema import FlowSpec, Text
 from bot.core.registry import Registry
 
 SPECIAL_TARGETS = frozenset({"@back", "@menu"})
@@ -109,7 +110,7 @@ def _check_rules(parsed: dict[str, _Parsed], registry: Registry, required: Requi
 
     for name, item in parsed.items():
         spec, pos = item.spec, item.positions
-        if spec.start not in spec.states:
+        if spec.states and spec.start not in spec.states:
             issues.append(pos.issue(("start",), f"start state {spec.start!r} is not defined"))
         for state_name, state in spec.states.items():
             here = ("states", state_name)
@@ -137,9 +138,33 @@ def _check_rules(parsed: dict[str, _Parsed], registry: Registry, required: Requi
             if not state.buttons and not any(option.goto for option in state.text):
                 issues.append(pos.issue(here, f"state {state_name!r} has no way out: give it a "
                                               "button or a text option with goto"))
+    issues.extend(_check_placeholders(parsed))
     issues.extend(_check_required(parsed, required, known, directory))
     issues.extend(_check_reachable(parsed, required, edges))
     return issues
+
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _check_placeholders(parsed: dict[str, _Parsed]) -> Iterable[DataIssue]:
+    """Both translations must use the same {placeholders}: a difference is nearly always a
+    mistake, such as a YAML comment (` #`) that cut a line short."""
+    for item in parsed.values():
+        spec, pos = item.spec, item.positions
+        texts: list[tuple[tuple, Text]] = [(("texts", name), text)
+                                           for name, text in spec.texts.items()]
+        for state_name, state in spec.states.items():
+            texts.append((("states", state_name, "say"), state.say))
+            texts.extend((("states", state_name, "buttons", i, "label"), b.label)
+                         for i, b in enumerate(state.buttons))
+            texts.extend((("states", state_name, "text", i, "say"), o.say)
+                         for i, o in enumerate(state.text) if o.say is not None)
+        for at, text in texts:
+            zh, en = set(_PLACEHOLDER.findall(text.zh)), set(_PLACEHOLDER.findall(text.en))
+            if zh != en:
+                yield pos.issue(at, f"zh and en use different placeholders: "
+                                    f"{sorted(zh)} and {sorted(en)}")
 
 
 def _check_target(pos: Positions, at: tuple, target: str, known: set[str],
@@ -182,7 +207,7 @@ def _issue_in(parsed: dict[str, _Parsed], flow: str, directory: Path, message: s
 def _check_reachable(parsed: dict[str, _Parsed], required: Requirements,
                      edges: dict[str, set[str]]) -> Iterable[DataIssue]:
     roots = [where for where in required.states if where in edges] or [
-        f"{name}.{item.spec.start}" for name, item in parsed.items()
+        f"{name}.{item.spec.start}" for name, item in parsed.items() if item.spec.states
     ]
     seen = set(roots)
     queue = deque(roots)

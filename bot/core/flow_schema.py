@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from bot.core.events import Lang
 
@@ -58,7 +58,18 @@ class StateSpec(_Strict):
 
 
 class FlowSpec(_Strict):
+    """A flow: states with a start, and/or named texts the engine says (a texts-only file has
+    neither ``start`` nor ``states``)."""
+
     flow: Name
-    start: Name
-    states: dict[Name, StateSpec] = Field(min_length=1)
+    start: Name | None = None
+    states: dict[Name, StateSpec] = Field(default_factory=dict)
     texts: dict[Name, Text] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _has_content(self) -> FlowSpec:
+        if not self.states and not self.texts:
+            raise ValueError("a flow needs states (with a start) or texts")
+        if self.states and self.start is None:
+            raise ValueError("a flow with states needs a start")
+        return self

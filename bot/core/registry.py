@@ -30,6 +30,7 @@ class Scratch:
     lang_locked: bool
     now: datetime
     erase: bool = False
+    wants_human: bool = False  # set each time a state asks for a person in this step
 
 
 Condition = Callable[[Scratch], bool]
@@ -52,6 +53,7 @@ def _clear_slots(scratch: Scratch) -> None:
 def _request_human(scratch: Scratch) -> None:
     # Recorded with the conversation; counselor cases are opened from it by the escalation layer.
     scratch.slots.setdefault(HUMAN_REQUESTED, scratch.now.isoformat())
+    scratch.wants_human = True
 
 
 def _forget(scratch: Scratch) -> None:

@@ -147,17 +147,19 @@ def _key(word: str, positions: Positions, where: tuple, issues: list[DataIssue])
 
 def _add_terms(parsed: CategoryFile, positions: Positions, entries: dict[str, list[Entry]],
                issues: list[DataIssue]) -> None:
+    written: set[str] = set()
     mine: set[str] = set()
     for i, spec in enumerate(parsed.terms):
         level = Level.parse(spec.level)
         for j, word in enumerate((spec.term, *spec.variants)):
             where = ("terms", i, "term") if j == 0 else ("terms", i, "variants", j - 1)
-            key = _key(word, positions, where, issues)
-            if key is None:
-                continue
-            if key in mine:
+            if word.casefold() in written:
                 issues.append(positions.issue(where, f"duplicate term {word!r} in this file"))
                 continue
+            written.add(word.casefold())
+            key = _key(word, positions, where, issues)
+            if key is None or key in mine:
+                continue  # a spelling that normalises to a term already here adds nothing
             mine.add(key)
             entries.setdefault(key, []).append(Entry("term", parsed.category, level, spec.term))
 

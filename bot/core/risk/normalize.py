@@ -13,7 +13,9 @@ Rules of this module:
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -21,9 +23,14 @@ import opencc
 
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a",
                        "!": "i", "$": "s", "|": "l", "+": "t"})
-_LEET_CHARS = frozenset("0134579@!$|+")
-_SEPARATORS = frozenset(" \t\r\n.,;:!?*~_-+=/\\|·•、。，；：！？…—～'\"`^#&%()[]{}<>"
-                        "《》「」『』【】〔〕（）")
+# inside a word (mys3lf, k!ll) or digits opening one (4buse); not "die!" or "15 years"
+_LEET_RUN = re.compile(r"(?<=[a-z])[0134579@!$|+]+(?=[a-z])|(?<![a-z0-9])[0134579]+(?=[a-z]{2})")
+_REPEATS = re.compile(r"([a-z])\1\1+")
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_DROPPED = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Mn", "Me"})
+_SEPARATOR_CHARS = (" \t\r\n.,;:!?*~_-+=/\\|·•、。，；：！？…—～'\"`^#&%()[]{}<>"
+                    "《》「」『』【】〔〕（）")
+_SEPARATOR_RUN = re.compile("[" + re.escape(_SEPARATOR_CHARS) + r"\s]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,91 +53,96 @@ def _is_han(char: str) -> bool:
 
 
 def _dropped(char: str) -> bool:
-    category = unicodedata.category(char)
-    return category in ("Cc", "Cf", "Cs", "Co", "Cn", "Mn", "Me") and char not in "\n\t"
+    return unicodedata.category(char) in _DROPPED and char not in "\n\t"
 
 
 def normalize(text: str) -> Normalized:
+    chars, origin = _visible(text)
+    if not chars.isascii():
+        simplified = _t2s().convert(chars)
+        if len(simplified) != len(chars):  # a phrase changed length: one character at a time
+            simplified = "".join((_t2s().convert(c) or c)[0] for c in chars)
+        chars = simplified
+    lowered = chars.lower()
+    # a character whose lower case is longer (İ) keeps one character, so the map stays 1:1
+    chars = lowered if len(lowered) == len(chars) else "".join(c.lower()[:1] or c for c in chars)
+    chars = _LEET_RUN.sub(lambda m: m.group(0).translate(_LEET), chars)
+    chars, origin = _squeeze(chars, origin)
+    if _REPEATS.search(chars):
+        chars, origin = _cut(chars, origin, _REPEATS, lambda m: m.group(1) * 2)
+    return Normalized(chars, tuple(origin))
+
+
+def _visible(text: str) -> tuple[str, list[int]]:
+    """NFKC and without invisible characters, with the original index of each character."""
+    if text.isascii():
+        if not _ASCII_CONTROL.search(text):
+            return text, list(range(len(text)))
+        kept = [(i, c) for i, c in enumerate(text) if not _ASCII_CONTROL.match(c)]
+        return "".join(c for _, c in kept), [i for i, _ in kept]
     chars: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):
-        for piece in unicodedata.normalize("NFKC", char) if ord(char) > 127 else char:
+        pieces = unicodedata.normalize("NFKC", char) if ord(char) > 127 else char
+        for piece in pieces:
             if not _dropped(piece):
                 chars.append(piece)
                 origin.append(index)
-    simplified = _t2s().convert("".join(chars))
-    if len(simplified) == len(chars):
-        chars = list(simplified)
-    else:  # a phrase conversion changed the length: convert one character at a time
-        chars = [_t2s().convert(c) or c for c in chars]
-        chars = [c[0] for c in chars]
-    chars = [c.casefold()[:1] or c for c in chars]
-    chars = _undo_leet(chars)
-    return _squeeze(chars, origin)
+    return "".join(chars), origin
 
 
-def _undo_leet(chars: list[str]) -> list[str]:
-    """Digits and symbols between letters are letters in disguise: ``k!ll``, ``mys3lf``."""
-    out = list(chars)
-    for i, char in enumerate(chars):
-        if char in _LEET_CHARS:
-            before = chars[i - 1] if i > 0 else ""
-            after = chars[i + 1] if i + 1 < len(chars) else ""
-            if (before.isascii() and before.isalpha()) or (after.isascii() and after.isalpha()):
-                out[i] = char.translate(_LEET)
-    return out
-
-
-def _squeeze(chars: list[str], origin: list[int]) -> Normalized:
-    text: list[str] = []
+def _squeeze(chars: str, origin: list[int]) -> tuple[str, list[int]]:
+    """Drop separators inside disguised words, make other separator runs one space or mark."""
+    parts: list[str] = []
     where: list[int] = []
+    position = 0
     count = len(chars)
-    spelled = False  # inside a word spelled out letter by letter (k.i.l.l)
-    i = 0
-    while i < count:
-        char = chars[i]
-        if char in _SEPARATORS or char.isspace():
-            j = i
-            while j < count and (chars[j] in _SEPARATORS or chars[j].isspace()):
-                j += 1
-            before = text[-1] if text else ""
-            after = chars[j] if j < count else ""
-            if _joins(before, after, text, chars, j, spelled):
-                spelled = before.isascii() and before.isalpha()
-                i = j
-                continue
-            spelled = False
-            if any(c.isspace() for c in chars[i:j]) or not (before and after):
-                if text and text[-1] != " ":
-                    text.append(" ")
-                    where.append(origin[i])
-            else:
-                text.append(char)
-                where.append(origin[i])
-            i = j
+    for match in _SEPARATOR_RUN.finditer(chars):
+        start, end = match.span()
+        parts.append(chars[position:start])
+        where.extend(origin[position:start])
+        position = end
+        if start == 0 or end == count:
+            continue  # leading or trailing separators
+        if _joins(chars, start, end):
             continue
-        if len(text) >= 2 and char.isascii() and char.isalpha() and text[-1] == text[-2] == char:
-            i += 1  # killll -> kill
-            continue
-        text.append(char)
-        where.append(origin[i])
-        i += 1
-    start, end = 0, len(text)
-    while start < end and text[start] == " ":
-        start += 1
-    while end > start and text[end - 1] == " ":
-        end -= 1
-    return Normalized("".join(text[start:end]), tuple(where[start:end]))
+        run = match.group(0)
+        piece = " " if any(c.isspace() for c in run) else run[0]
+        parts.append(piece)
+        where.append(origin[start])
+    parts.append(chars[position:])
+    where.extend(origin[position:])
+    return "".join(parts), where
 
 
-def _joins(before: str, after: str, text: list[str], chars: list[str], j: int,
-           spelled: bool) -> bool:
-    """Separators inside a word in disguise are dropped: between two Chinese characters, or
-    between single letters (``k.i.l.l``)."""
-    if before and after and _is_han(before) and _is_han(after):
+def _joins(chars: str, start: int, end: int) -> bool:
+    """Separators between two Chinese characters, or between single letters (k.i.l.l)."""
+    before, after = chars[start - 1], chars[end]
+    if _is_han(before) and _is_han(after):
         return True
-    single_before = before.isalpha() and before.isascii() and (spelled or len(text) < 2 or not (
-        text[-2].isascii() and text[-2].isalpha()))
-    single_after = after.isalpha() and after.isascii() and (j + 1 >= len(chars) or not (
-        chars[j + 1].isascii() and chars[j + 1].isalpha()))
-    return single_before and single_after
+    return _single_letter(chars, start - 1) and _single_letter(chars, end)
+
+
+def _single_letter(chars: str, index: int) -> bool:
+    if not (chars[index].isascii() and chars[index].isalpha()):
+        return False
+    left = chars[index - 1] if index > 0 else " "
+    right = chars[index + 1] if index + 1 < len(chars) else " "
+    return not (left.isascii() and left.isalpha()) and not (right.isascii() and right.isalpha())
+
+
+def _cut(chars: str, origin: list[int], pattern: re.Pattern[str],
+         keep: Callable[[re.Match[str]], str]) -> tuple[str, list[int]]:
+    """Replace each match with ``keep(match)``, a prefix of it, keeping the origin map."""
+    parts: list[str] = []
+    where: list[int] = []
+    position = 0
+    for match in pattern.finditer(chars):
+        start, end = match.span()
+        kept = keep(match)
+        parts.append(chars[position:start] + kept)
+        where.extend(origin[position:start + len(kept)])
+        position = end
+    parts.append(chars[position:])
+    where.extend(origin[position:])
+    return "".join(parts), where

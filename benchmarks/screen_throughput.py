@@ -1,0 +1,75 @@
+"""Benchmark of `qingxin screen --jsonl` (risk screening issue figures). Run:
+
+    python benchmarks/screen_throughput.py [--messages 100000]
+
+Whole-process rate over MESSAGES messages of about 40 characters (start-up included), start-up
+alone (empty input), and the same with the lexicon repeated to 10x its size, to show that
+matching cost follows message length, not lexicon size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+DEV_SET = Path(__file__).resolve().parent.parent / "tests" / "data" / "screening_dev.yaml"
+COMMAND = [sys.executable, "-m", "bot.cli", "screen", "--jsonl"]
+
+
+def messages(count: int, seed: int = 7) -> str:
+    """About 40 characters each, built from the labelled set's texts (mixed risk)."""
+    texts = [row["text"] for row in yaml.safe_load(DEV_SET.read_text(encoding="utf-8"))]
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(count):
+        text = rng.choice(texts)
+        while len(text) < 36:
+            text += " " + rng.choice(texts)
+        lines.append(json.dumps({"text": text[:44]}, ensure_ascii=False))
+    return "\n".join(lines) + "\n"
+
+
+def timed(args: list[str], stdin_path: Path) -> tuple[float, int]:
+    with stdin_path.open("rb") as stdin:
+        started = time.perf_counter()
+        done = subprocess.run(args, stdin=stdin, capture_output=True, check=True)
+        elapsed = time.perf_counter() - started
+    return elapsed, done.stdout.count(b"\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "messages.jsonl"
+        data.write_text(messages(args.messages), encoding="utf-8")
+        empty = Path(tmp) / "empty.jsonl"
+        empty.write_text("")
+        chars = sum(len(json.loads(line)["text"]) for line in data.read_text().splitlines())
+        startup = min(timed(COMMAND, empty)[0] for _ in range(3))
+        results = {"messages": args.messages, "mean_chars": chars / args.messages,
+                   "startup_s": startup}
+        for repeat in (1, 10):
+            elapsed, lines = timed([*COMMAND, "--lexicon-repeat", str(repeat)], data)
+            assert lines == args.messages, (lines, args.messages)
+            results[f"lexicon_x{repeat}"] = {"seconds": elapsed,
+                                             "messages_per_s": args.messages / elapsed}
+    print(json.dumps(results, indent=2))
+    print(f"\nstart-up: {startup:.2f} s; {args.messages:,} messages of "
+          f"{results['mean_chars']:.0f} chars on average:")
+    for repeat in (1, 10):
+        rate = results[f"lexicon_x{repeat}"]["messages_per_s"]
+        print(f"  lexicon x{repeat}: {rate:,.0f} messages/s for the whole process")
+
+
+if __name__ == "__main__":
+    main()

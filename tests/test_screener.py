@@ -1,0 +1,113 @@
+"""The risk screener on the shipped lexicon and the labelled development set."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.core.datafile import DataError
+from bot.core.risk.lexicon import Level, load_lexicon
+from bot.risk_tools import evaluate, read_labelled
+from bot.settings import lexicon_dir
+
+DEV_SET = Path(__file__).parent / "data" / "screening_dev.yaml"
+
+
+@pytest.fixture(scope="module")
+def dev_result(screener):
+    return evaluate(screener, read_labelled(DEV_SET))
+
+
+def test_dev_set_is_big_and_mixed():
+    rows = read_labelled(DEV_SET)
+    assert len(rows) >= 300
+    assert {row["lang"] for row in rows} >= {"zh", "zh-Hant", "en"}
+    assert {row["kind"] for row in rows} >= {"explicit", "slang", "evasion", "idiom",
+                                             "third_person", "legal"}
+
+
+def test_crisis_messages_are_caught(dev_result):
+    assert dev_result["crisis_recall"] >= 0.98, dev_result["misses"]
+
+
+def test_benign_messages_rarely_alarm(dev_result):
+    assert dev_result["benign_false_alarm_rate"] <= 0.05, dev_result["false_alarms"]
+
+
+def test_distress_is_noticed(dev_result):
+    assert dev_result["distress_at_least_low"] >= 0.80, dev_result["distress_missed"]
+
+
+def test_assessment_explains_itself(screener):
+    result = screener.assess("我真的想自 杀")
+    assert result.level >= Level.HIGH and result.categories[0] == "suicide"
+    [evidence] = [e for e in result.evidence if e.category == "suicide"][:1]
+    assert "自 杀" in "我真的想自 杀"[evidence.start:evidence.end]
+    assert result.reason
+
+
+def test_method_with_time_is_imminent(screener):
+    assert screener.assess("我已经攒好安眠药了，今晚就吃").level == Level.IMMINENT
+    assert screener.assess("I bought the rope, tonight I end it").level == Level.IMMINENT
+
+
+def test_negation_lowers_only_what_it_negates(screener):
+    assert screener.assess("我没有想自杀，只是很累").level < Level.HIGH
+    assert screener.assess("我不想活了").level >= Level.HIGH
+
+
+def test_news_is_not_a_crisis_but_a_friend_at_risk_is(screener):
+    assert screener.assess("新闻里说有个学生自杀了").level < Level.HIGH
+    assert screener.assess("my friend told me she wants to kill herself").level >= Level.MEDIUM
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(exclude_categories=()), max_size=500))
+def test_any_unicode_gets_an_assessment(screener, text):
+    result = screener.assess(text)
+    assert isinstance(result.level, Level)
+
+
+def test_a_100kb_message_is_assessed(screener):
+    result = screener.assess("今天天气不错。" * 15_000 + "我不想活了")
+    assert isinstance(result.level, Level)
+
+
+def test_matching_does_not_depend_on_lexicon_size():
+    big = load_lexicon(lexicon_dir(), repeat=10)
+    small = load_lexicon(lexicon_dir())
+    assert big.size == small.size * 10
+
+
+def test_malformed_lexicon_names_file_and_line(tmp_path):
+    (tmp_path / "suicide.yaml").write_text(
+        "category: suicide\nterms:\n  - term: 自杀\n    lang: zh\n    level: severe\n",
+        encoding="utf-8")
+    with pytest.raises(DataError) as caught:
+        load_lexicon(tmp_path)
+    assert str(caught.value).startswith(f"{tmp_path / 'suicide.yaml'}:5:")
+
+
+def test_screen_command_jsonl():
+    lines = [json.dumps({"text": t}, ensure_ascii=False) for t in
+             ("我想紫砂", "笑死我了", "hello")] + ["not json"]
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "screen", "--jsonl"],
+                          input="\n".join(lines) + "\n", capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0
+    out = [json.loads(line) for line in done.stdout.splitlines()]
+    assert out[0]["level"] in ("high", "imminent") and out[0]["categories"] == ["suicide"]
+    assert out[0]["evidence"] == ["紫砂"]
+    assert out[1] == {"level": "none", "categories": [], "evidence": []}
+    assert out[3] is None and "stdin line 4" in done.stderr
+
+
+def test_eval_command_reports_the_figures():
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "eval", "screening", str(DEV_SET)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0
+    assert "recall of high+imminent" in done.stdout and "confusion" in done.stdout
