@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text, update
+from sqlalchemy import Connection, func, insert, select, text, update
 
 from bot.core.cases.lifecycle import OPEN_STATES, WAITING_STATES, CaseTransition
 from bot.core.cases.model import (
@@ -43,7 +43,7 @@ from storage.models import (
 )
 
 RECENT_MESSAGES = 10
-QUEUE_LIMIT = 500
+QUEUE_LIMIT = 50
 
 
 class StaleCase(Exception):
@@ -81,6 +81,16 @@ class DeskStore:
         self.connection = connection
         self._lock = connection.dialect.name == "postgresql"
         self._next_case: int | None = None
+        # On SQLite the transaction holds the whole database, so who has a counselor account or
+        # an open case can be read once per batch: most events then need no desk query at all.
+        # On PostgreSQL other processes write meanwhile: there every event asks.
+        self._counselor_keys: set[str] | None = None
+        self._case_keys: set[str] | None = None
+        if not self._lock:
+            self._counselor_keys = {row[0] for row in connection.execute(
+                select(counselors.c.conversation_key))}
+            self._case_keys = {row[0] for row in connection.execute(
+                select(cases.c.conversation_key).where(cases.c.state.in_(OPEN_STATES)))}
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -108,9 +118,29 @@ class DeskStore:
         return case_from_row(rows[0]) if rows else None
 
     def queue(self) -> tuple[Case, ...]:
+        """The first waiting cases: highest risk first, then longest waiting."""
         rows = self._rows(select(cases).where(cases.c.state.in_(WAITING_STATES))
+                          .order_by(cases.c.priority.desc(), cases.c.opened_at, cases.c.id)
                           .limit(QUEUE_LIMIT))
-        return tuple(sorted((case_from_row(r) for r in rows), key=Case.queue_order))
+        return tuple(case_from_row(r) for r in rows)
+
+    def waiting_at_least(self) -> dict[int, int]:
+        """For each risk level, how many cases wait at that level or higher."""
+        rows = self.connection.execute(
+            select(cases.c.priority, func.count()).where(cases.c.state.in_(WAITING_STATES))
+            .group_by(cases.c.priority)).all()
+        counts = {int(priority): int(n) for priority, n in rows}
+        return {level: sum(n for p, n in counts.items() if p >= level) for level in range(5)}
+
+    def position(self, case: Case) -> int | None:
+        if case.state not in WAITING_STATES:
+            return None
+        ahead = self.connection.execute(select(func.count()).where(
+            cases.c.state.in_(WAITING_STATES),
+            (cases.c.priority > int(case.level)) | ((cases.c.priority == int(case.level))
+                                                    & (cases.c.opened_at < case.opened_at)))
+        ).scalar_one()
+        return int(ahead) + 1
 
     def all_counselors(self) -> list[Counselor]:
         return [counselor_from_row(r) for r in self._rows(select(counselors))]
@@ -122,8 +152,12 @@ class DeskStore:
         return tuple(reversed([r["body"] for r in rows]))
 
     def light_view(self, inbound: Inbound) -> DeskView:
-        return DeskView(counselor=self.counselor_by_key(inbound.key),
-                        own_case=self.own_case(inbound.key))
+        key = inbound.key
+        counselors_known, cases_known = self._counselor_keys, self._case_keys
+        return DeskView(
+            counselor=self.counselor_by_key(key) if counselors_known is None
+            or key in counselors_known else None,
+            own_case=self.own_case(key) if cases_known is None or key in cases_known else None)
 
     def full_view(self, inbound: Inbound, counselor: Counselor | None) -> DeskView:
         everyone = self.all_counselors()
@@ -149,15 +183,17 @@ class DeskStore:
                 recent = self.recent(claimed[0].key)
         else:
             recent = self.recent(inbound.key)
-        return DeskView(counselor=counselor, own_case=own, held=held, queue=self.queue(),
+        return DeskView(counselor=counselor, own_case=own, held=held,
+                        queue=self.queue() if counselor is not None else (),
+                        waiting_at_least=self.waiting_at_least(),
+                        own_position=self.position(own) if own is not None else None,
                         on_duty=tuple(c for c in everyone if c.on_duty and c.active),
                         referenced=referenced, counselors=by_id, invite=invite, recent=recent,
                         new_case_id=self._allocate_case_id, complete=True)
 
     def timer_view(self, case: Case) -> DeskView:
         everyone = self.all_counselors()
-        return DeskView(own_case=case, queue=self.queue(),
-                        on_duty=tuple(c for c in everyone if c.on_duty and c.active),
+        return DeskView(own_case=case, on_duty=tuple(c for c in everyone if c.on_duty and c.active),
                         counselors={c.id: c for c in everyone}, recent=self.recent(case.key),
                         new_case_id=self._allocate_case_id, complete=True)
 
@@ -201,13 +237,16 @@ class DeskStore:
     def _write_SaveCase(self, record: SaveCase) -> None:  # noqa: N802
         case = record.case
         values = {"conversation_key": case.key, "state": case.state, "skill": case.skill,
-                  "risk": case.risk, "categories": list(case.categories), "reason": case.reason,
+                  "risk": case.risk, "priority": int(case.level),
+                  "categories": list(case.categories), "reason": case.reason,
                   "user_role": case.user_role, "lang": case.lang,
                   "counselor_id": case.counselor_id, "outcome": case.outcome,
                   "details": dict(case.details), "opened_at": case.opened_at,
                   "updated_at": case.updated_at}
         if record.new:
             self.connection.execute(insert(cases).values(id=case.id, **values))
+            if self._case_keys is not None:
+                self._case_keys.add(case.key)
             return
         query = update(cases).where(cases.c.id == case.id)
         if record.expected_state is not None:
@@ -223,6 +262,8 @@ class DeskStore:
     def _write_SaveCounselor(self, record: SaveCounselor) -> None:  # noqa: N802
         c = record.counselor
         if record.new:
+            if self._counselor_keys is not None:
+                self._counselor_keys.add(c.key)
             self.connection.execute(insert(counselors).values(
                 conversation_key=c.key, role=c.role, alias=c.alias, on_duty=c.on_duty,
                 active=c.active, created_at=datetime.now(UTC)))

@@ -81,14 +81,16 @@ class InviteRow(Base):
 
 class CaseRow(Base):
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_state", "state"), Index("ix_cases_conversation",
-                                                             "conversation_key", "state"))
+    __table_args__ = (Index("ix_cases_queue", "state", "priority", "opened_at"),
+                      Index("ix_cases_conversation", "conversation_key", "state"),
+                      Index("ix_cases_counselor", "counselor_id", "state"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_key: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16))
     skill: Mapped[str] = mapped_column(String(16))
     risk: Mapped[str] = mapped_column(String(10))
+    priority: Mapped[int] = mapped_column(Integer)  # the risk as a number, for queue order
     categories: Mapped[list[str]] = mapped_column(JSON, default=list)
     reason: Mapped[str] = mapped_column(String(16))
     user_role: Mapped[str] = mapped_column(String(8))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 
 from bot.core.cases.model import Case, DeskView, NeedDeskData
 from bot.core.events import (
@@ -52,6 +52,16 @@ class Pending:
     address: bytes | None
 
 
+# Built once: constructing statements per message costs more than running them on SQLite.
+_SELECT = select(conversations).where(conversations.c.key == bindparam("k"))
+_SELECT_LOCKED = _SELECT.with_for_update()
+_SAVED = ("channel", "flow", "state", "lang", "lang_locked", "slots", "updated_at")
+_UPDATE = (update(conversations).where(conversations.c.key == bindparam("k"))
+           .values({name: bindparam(f"v_{name}") for name in _SAVED}))
+_INSERT = insert(conversations)
+_INSERT_MESSAGES = insert(messages)
+
+
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
@@ -69,10 +79,8 @@ class Store:
         self.connection.execute(update(conversations).where(conversations.c.key == key)
                                 .values(address=sealed, active=True))
     def load(self, key: str) -> Conversation | None:
-        query = select(conversations).where(conversations.c.key == key)
-        if self._lock:
-            query = query.with_for_update()
-        row = self.connection.execute(query).mappings().first()
+        query = _SELECT_LOCKED if self._lock else _SELECT
+        row = self.connection.execute(query, {"k": key}).mappings().first()
         self.addressed = row is not None and row["address"] is not None
         if row is None:
             return None
@@ -97,19 +105,18 @@ class Store:
             else:
                 raise TypeError(f"no storage for {type(record).__name__}")
         if logs:
-            self.connection.execute(insert(messages), logs)
+            self.connection.execute(_INSERT_MESSAGES, logs)
 
     def _save(self, conversation: Conversation) -> None:
         values = {"channel": conversation.channel, "flow": conversation.flow,
                   "state": conversation.state, "lang": conversation.lang,
                   "lang_locked": conversation.lang_locked, "slots": dict(conversation.slots),
                   "updated_at": conversation.updated_at}
-        done = self.connection.execute(
-            update(conversations).where(conversations.c.key == conversation.key).values(values)
-        )
+        done = self.connection.execute(_UPDATE, {"k": conversation.key,
+                                                 **{f"v_{n}": v for n, v in values.items()}})
         if done.rowcount == 0:
-            self.connection.execute(insert(conversations).values(
-                key=conversation.key, created_at=conversation.created_at, **values))
+            self.connection.execute(_INSERT, {"key": conversation.key,
+                                              "created_at": conversation.created_at, **values})
 
     def erase(self, key: str) -> None:
         self.connection.execute(delete(messages).where(messages.c.conversation_key == key))

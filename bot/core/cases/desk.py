@@ -36,6 +36,7 @@ from bot.core.cases.model import (
     SaveCounselor,
     Schedule,
     UseInvite,
+    position_of_new,
 )
 from bot.core.cases.redact import redact
 from bot.core.events import Button, Outbound
@@ -140,9 +141,7 @@ class Desk:
         notified = self._announce(case, recent=(*self.view.recent, self.turn.text)
                                   if self.turn.text else self.view.recent)
         if notified:
-            position = 1 + sum(1 for other in self.view.queue if other.queue_order()
-                               < case.queue_order())
-            self._say("waiting", position=position)
+            self._say("waiting", position=position_of_new(self.view, case.level))
         else:
             self._say("no_one_on_duty")
         return case
@@ -178,9 +177,7 @@ class Desk:
         self.view.require()
         if case.state != "active":
             if case.state in WAITING_STATES and text and not is_command:
-                position = 1 + sum(1 for other in self.view.queue
-                                   if other.queue_order() < case.queue_order())
-                self._say("still_waiting", position=position)
+                self._say("still_waiting", position=self.view.own_position or 1)
                 return True
             return False
         counselor = self.view.counselors.get(case.counselor_id or -1)

@@ -83,7 +83,9 @@ class DeskView:
     counselor: Counselor | None = None
     own_case: Case | None = None  # the open case of this (teen's) conversation
     held: tuple[Case, ...] = ()  # cases this counselor holds
-    queue: tuple[Case, ...] = ()  # waiting cases, in queue order
+    queue: tuple[Case, ...] = ()  # the first waiting cases in queue order (for counselors)
+    waiting_at_least: Mapping[int, int] = field(default_factory=dict)  # level -> cases waiting
+    own_position: int | None = None  # place of own_case in the queue, when it waits
     on_duty: tuple[Counselor, ...] = ()
     referenced: Mapping[int, Case] = field(default_factory=dict)  # cases this event names
     counselors: Mapping[int, Counselor] = field(default_factory=dict)  # by id, for aliases
@@ -103,6 +105,11 @@ class NeedDeskData(Exception):  # noqa: N818 - a request, not an error
 
 
 EMPTY_DESK = DeskView(complete=True)
+
+
+def position_of_new(view: DeskView, level: Level) -> int:
+    """A new case goes behind every waiting case of its risk or higher."""
+    return 1 + view.waiting_at_least.get(int(level), 0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
