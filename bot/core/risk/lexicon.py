@@ -130,9 +130,12 @@ def load_lexicon(directory: Path, repeat: int = 1) -> Lexicon:
         raise DataError(issues)
     automaton = ahocorasick.Automaton()
     for key, values in entries.items():
-        automaton.add_word(key, (key, tuple(values)))
+        # English keys count only as whole words: say so once here, not per match
+        edges = (key[0].isascii() and key[0].isalnum()) or (key[-1].isascii()
+                                                             and key[-1].isalnum())
+        automaton.add_word(key, (key, tuple(values), edges))
         for copy in range(1, repeat):
-            automaton.add_word(f"{key}\x00{copy}", (key, tuple(values)))
+            automaton.add_word(f"{key}\x00{copy}", (key, tuple(values), edges))
     automaton.make_automaton()
     return Lexicon(automaton=automaton, size=len(entries) * repeat)
 

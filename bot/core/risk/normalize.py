@@ -28,6 +28,14 @@ _LEET_RUN = re.compile(r"(?<=[a-z])[0134579@!$|+]+(?=[a-z])|(?<![a-z0-9])[013457
 _REPEATS = re.compile(r"([a-z])\1\1+")
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _DROPPED = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Mn", "Me"})
+_FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+# what the slow path would drop, for the fast path to step aside: controls, format characters
+# (zero-width, direction marks, soft hyphen, variation selectors), combining marks, surrogates
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u0300-\u036f\u0483-\u0489"
+                        "\u0591-\u05bd\u061c\u064b-\u065f\u0e31-\u0e3a\u0e47-\u0e4e"
+                        "\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\u20d0-\u20ff"
+                        "\ud800-\udfff\ue000-\uf8ff\ufe00-\ufe0f\ufe20-\ufe2f\ufeff"
+                        "\ufff0-\ufffb\U000e0000-\U000e0fff\U000f0000-\U0010ffff]")
 _SEPARATOR_CHARS = (" \t\r\n.,;:!?*~_-+=/\\|·•、。，；：！？…—～'\"`^#&%()[]{}<>"
                     "《》「」『』【】〔〕（）")
 _SEPARATOR_RUN = re.compile("[" + re.escape(_SEPARATOR_CHARS) + r"\s]+")
@@ -80,6 +88,11 @@ def _visible(text: str) -> tuple[str, list[int]]:
             return text, list(range(len(text)))
         kept = [(i, c) for i, c in enumerate(text) if not _ASCII_CONTROL.match(c)]
         return "".join(c for _, c in kept), [i for i, _ in kept]
+    # Fast path, the common case: once full-width forms are half-width (one for one), the text
+    # is already NFKC and holds nothing invisible, so every character maps to itself.
+    quick = text.translate(_FULL_WIDTH)
+    if not _INVISIBLE.search(quick) and unicodedata.is_normalized("NFKC", quick):
+        return quick, list(range(len(quick)))
     chars: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):

@@ -25,6 +25,7 @@ NEGATION_REACH = 4  # characters between a negation and the term it negates
 NEWS_MARKERS = ("新闻", "报道", "电影", "小说", "电视剧", "动漫", "游戏里", "历史", "news", "movie",
                 "novel", "film", "show", "book", "article", "story", "game")
 SELF_HARM_CATEGORIES = frozenset({"suicide", "self_harm", "substance_overdose"})
+SIGNAL_NAMES = ("methods", "time_or_plan", "negation", "reported", "first_person")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,19 +92,23 @@ class Screener:
         text = norm.text
         if not text:
             return NO_RISK
-        hits: list[_Hit] = []
-        for end, (key, entries) in self.lexicon.automaton.iter(text):
-            start = end - len(key) + 1
-            if _bounded(text, start, end + 1):
-                hits.extend(_Hit(start, end + 1, entry) for entry in entries)
-        if not hits:
+        benign: list[tuple[int, int]] = []
+        signals: dict[str, list[_Hit]] = {name: [] for name in SIGNAL_NAMES}
+        found: list[_Hit] = []
+        for end, (key, entries, edges) in self.lexicon.automaton.iter(text):
+            start, stop = end - len(key) + 1, end + 1
+            if edges and not _bounded(text, start, stop):
+                continue
+            for entry in entries:
+                if entry.kind == "term":
+                    found.append(_Hit(start, stop, entry))
+                elif entry.kind == "signal":
+                    signals[entry.name].append(_Hit(start, stop, entry))
+                else:
+                    benign.append((start, stop))
+        if not found:
             return NO_RISK
-        benign = [(h.start, h.end) for h in hits if h.entry.kind == "benign"]
-        signals = {name: [h for h in hits if h.entry.kind == "signal" and h.entry.name == name]
-                   for name in ("methods", "time_or_plan", "negation", "reported",
-                                "first_person")}
-        terms = [h for h in hits if h.entry.kind == "term"
-                 and not any(s <= h.start and h.end <= e for s, e in benign)]
+        terms = [h for h in found if not any(s <= h.start and h.end <= e for s, e in benign)]
         terms = _longest(terms)
         if not terms:
             return NO_RISK
