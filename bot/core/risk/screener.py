@@ -9,8 +9,8 @@ Rules (from ``../shared/research/risk_screening.md``; when in doubt, the higher 
 4. A hit in reported speech (news, a story, a film) with no first-person marker counts at most
    ``low``; someone else at risk ("my friend wants to kill herself") stays as it is: the person
    writing needs help for them.
-5. A method and a time or plan together with any hit of ``medium`` or more, or with a
-   first-person marker and a suicide/self-harm/overdose hit, make it ``imminent``.
+5. A method and a time or plan together with a hit of ``medium`` or more make it
+   ``imminent``; with only a ``low`` hit (今晚去天台看星星) they change nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ MAX_CHARS = 100_000
 NEGATION_REACH = 4  # characters between a negation and the term it negates
 NEWS_MARKERS = ("新闻", "报道", "电影", "小说", "电视剧", "动漫", "游戏里", "历史", "news", "movie",
                 "novel", "film", "show", "book", "article", "story", "game")
-SELF_HARM_CATEGORIES = frozenset({"suicide", "self_harm", "substance_overdose"})
 SIGNAL_NAMES = ("methods", "time_or_plan", "negation", "reported", "first_person")
 
 
@@ -148,11 +147,9 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit], signals: dict[str
         reasons.append(f"{hit.entry.term!r} ({hit.entry.name}, {hit.entry.level.label}"
                        f"{'; ' + note if note else ''})")
     level = max(levels.values())
-    if signals["methods"] and signals["time_or_plan"] and not news:
-        self_harm = any(h.entry.name in SELF_HARM_CATEGORIES for h in terms)
-        if level >= Level.MEDIUM or (first_person and self_harm):
-            level = Level.IMMINENT
-            reasons.append("method with a time or plan")
+    if signals["methods"] and signals["time_or_plan"] and not news and level >= Level.MEDIUM:
+        level = Level.IMMINENT  # a real risk statement, a means and a when: act now
+        reasons.append("method with a time or plan")
     counted = [h for i, h in enumerate(terms) if levels[i] > Level.NONE]
     categories = tuple(dict.fromkeys(h.entry.name for h in sorted(
         counted, key=lambda h: -levels[terms.index(h)])))
