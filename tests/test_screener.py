@@ -111,3 +111,23 @@ def test_eval_command_reports_the_figures():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0
     assert "recall of high+imminent" in done.stdout and "confusion" in done.stdout
+
+
+SAFEGUARDING = [
+    "I'm being forced to have sex and I'm only 12",  # the BBC test bots failed in 2018
+    "有个网友说如果我不再发照片就把之前的发到我班级群",
+    "my friend said goodbye and sent me her stuff, she's not answering",
+    "我继父晚上会进我房间摸我", "他说放学后要弄死我", "我想带刀去学校砍那几个人",
+    "我吃了一整瓶安眠药", "今晚我就离家出走，再也不回来了", "我把药都攒好了",
+]
+
+
+@pytest.mark.parametrize("message", SAFEGUARDING)
+def test_disclosures_that_need_a_person_are_high(screener, message):
+    assert screener.assess(message).level >= Level.HIGH
+
+
+@pytest.mark.parametrize("message", ["我们今晚去天台看星星", "我今天好难过，晚上还要吃药",
+                                     "今天晚上要吃感冒药", "I have to take my pills tonight"])
+def test_a_method_and_a_time_alone_are_not_a_crisis(screener, message):
+    assert screener.assess(message).level < Level.HIGH
