@@ -28,6 +28,12 @@ def _parser() -> argparse.ArgumentParser:
                       help="JSON lines on stdin/stdout for scripts, many users interleaved")
     chat.add_argument("--user", default="local", help="who is chatting (interactive mode)")
 
+    run = commands.add_parser("run", help="serve Telegram (token in QINGXIN_TELEGRAM_TOKEN)")
+    run.add_argument("--webhook-url", help="receive updates at this public HTTPS URL instead "
+                     "of polling")
+    run.add_argument("--listen", default="127.0.0.1", help="webhook: address to listen on")
+    run.add_argument("--port", type=int, default=8443, help="webhook: port to listen on")
+
     screen = commands.add_parser("screen", help="assess messages for risk, one a line")
     screen.add_argument("--jsonl", action="store_true", help='stdin lines are {"text": ...}')
     screen.add_argument("--lexicon-repeat", type=int, default=1, metavar="N",
@@ -76,11 +82,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL at INFO, and a Bot API URL holds the bot token
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     for stream in (sys.stdin, sys.stdout, sys.stderr):
         stream.reconfigure(encoding="utf-8", errors="replace")  # type: ignore[attr-defined]
     try:
         if args.command == "chat":
             return asyncio.run(_chat(args))
+        if args.command == "run":
+            return _run_telegram(args)
         if args.command == "screen":
             return _screen(args.jsonl, args.lexicon_repeat)
         if args.command == "eval":
@@ -115,6 +125,55 @@ async def _chat(args: argparse.Namespace) -> int:
             await run_interactive(app, args.user, sys.stdin, sys.stdout)
     finally:
         await app.close()
+    return 0
+
+
+def _run_telegram(args: argparse.Namespace) -> int:
+    import os
+    import secrets
+
+    from telegram import Update
+    from telegram.error import InvalidToken, TelegramError
+
+    from bot.app import build_app
+    from bot.channels.telegram import build_application
+    from bot.settings import load_settings
+    from storage.database import StorageUnavailable
+
+    token = os.environ.get("QINGXIN_TELEGRAM_TOKEN", "").strip()
+    if not token:
+        print("qingxin: set QINGXIN_TELEGRAM_TOKEN to the bot token from @BotFather",
+              file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    try:
+        app = build_app(load_settings())
+    except (StorageUnavailable, ValueError) as exc:
+        print(f"qingxin: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    application, _channel = build_application(
+        app, token, os.environ.get("QINGXIN_TELEGRAM_BASE_URL") or None)
+
+    async def check_token() -> None:
+        # before PTB's retry loop, which would log the rejected token in a traceback
+        async with application.bot:
+            pass
+
+    try:
+        asyncio.run(check_token())
+        if args.webhook_url:
+            secret = os.environ.get("QINGXIN_WEBHOOK_SECRET") or secrets.token_urlsafe(32)
+            path = args.webhook_url.rstrip("/").rsplit("/", 1)[-1] or "telegram"
+            application.run_webhook(listen=args.listen, port=args.port, url_path=path,
+                                    webhook_url=args.webhook_url, secret_token=secret,
+                                    allowed_updates=Update.ALL_TYPES)
+        else:
+            application.run_polling(allowed_updates=Update.ALL_TYPES)
+    except InvalidToken:
+        print("qingxin: Telegram rejected the token in QINGXIN_TELEGRAM_TOKEN", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except TelegramError as exc:
+        print(f"qingxin: Telegram: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     return 0
 
 

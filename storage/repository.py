@@ -30,6 +30,7 @@ from bot.core.events import (
     Inbound,
     LogMessage,
     SaveConversation,
+    SetActive,
     StepResult,
 )
 from storage.desk_store import DeskStore, StaleCase
@@ -102,6 +103,10 @@ class Store:
                              "created_at": record.at})
             elif isinstance(record, EraseConversation):
                 self.erase(record.key)
+            elif isinstance(record, SetActive):
+                self.connection.execute(update(conversations)
+                                        .where(conversations.c.key == record.key)
+                                        .values(active=record.active))
             else:
                 raise TypeError(f"no storage for {type(record).__name__}")
         if logs:

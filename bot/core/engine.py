@@ -33,6 +33,7 @@ from bot.core.events import (
     Outbound,
     Record,
     SaveConversation,
+    SetActive,
     StepResult,
 )
 from bot.core.flow_loader import Requirements
@@ -59,7 +60,7 @@ LANG_ARGS: Mapping[str, Lang] = {
     "en": "en", "english": "en", "英文": "en", "英语": "en",
 }
 CRISIS = "crisis.alert"
-TEXTS = ("free_text", "unknown_command", "stale_button", "error", "medium_support")
+TEXTS = ("free_text", "unknown_command", "stale_button", "error", "medium_support", "non_text")
 REQUIREMENTS = Requirements(
     states=(WELCOME, CRISIS, *ROLE_MENUS.values(), *COMMAND_STATES.values(),
             *LANG_STATES.values()),
@@ -133,6 +134,7 @@ class _Turn:
     risk: Level = Level.NONE
     supported: bool = False  # a supportive reply for a medium-risk message was already given
     records: list[object] = field(default_factory=list)  # the desk's records (cases, outbox)
+    replies: list[tuple[str, tuple[Button, ...]]] = field(default_factory=list)
 
     @property
     def flows(self) -> FlowSet:
@@ -169,16 +171,16 @@ class _Turn:
     def unknown_command(self) -> None:
         self._say(self.flows.text("system.unknown_command"))
         self._show()
-    replies: list[tuple[str, tuple[Button, ...]]] = field(default_factory=list)
 
     def run(self) -> StepResult:
         inbound, text = self.inbound, clean(self.inbound.text or "")
-        conversation = self.stored or self._new_conversation(text)
+        words = "" if parse_command(text) else text  # "/start" says nothing about language
+        conversation = self.stored or self._new_conversation(words)
         self.flow, self.state = conversation.flow, conversation.state
         self.scratch = Scratch(slots=dict(conversation.slots), lang=conversation.lang,
                                lang_locked=conversation.lang_locked, now=inbound.at)
-        if text and not self.scratch.lang_locked:
-            self.scratch.lang = detect_lang(text) or self.scratch.lang
+        if words and not self.scratch.lang_locked:
+            self.scratch.lang = detect_lang(words) or self.scratch.lang
         if self.flows.state(self.flow, self.state) is None:  # stored state no longer in the flows
             self.flow, self.state = WELCOME.split(".")
         desk = Desk(self, self.view, self.engine.sla, counselor_lang=self.scratch.lang)
@@ -189,7 +191,16 @@ class _Turn:
             self.assessment = screener.assess(text)
             self.risk = track(self.scratch.slots, self.assessment.level, inbound.at)
         command = parse_command(text) if inbound.button is None else None
-        if command is not None and command.name == "counselor":
+        if inbound.signal == "blocked":
+            self.records.append(SetActive(key=inbound.key, active=False))
+            desk.user_unreachable()
+        elif inbound.edited:
+            if counselor is None and self.risk >= Level.MEDIUM:
+                self._teen_turn(desk, None, text)  # an edit that reveals risk is answered
+        elif inbound.media is not None and not text:
+            self._say(self.flows.text("system.non_text"))
+            self._show()
+        elif command is not None and command.name == "counselor":
             desk.sign_in(command)
         elif counselor is not None:
             if not desk.counselor_step(command, inbound.button, text):
@@ -392,6 +403,12 @@ class _Turn:
                              updated_at=inbound.at)
         if inbound.button is not None:
             kind, body = "button", clean(inbound.button)[:PAYLOAD_LIMIT]
+        elif inbound.signal is not None:
+            kind, body = "signal", inbound.signal
+        elif inbound.media is not None:  # what it was, never its content (no places, no numbers)
+            kind, body = "media", f"[{inbound.media}] {text}".strip()
+        elif inbound.edited:
+            kind, body = "edited", text
         else:
             kind, body = ("command" if parse_command(text) else "text"), text
         records: list[Record] = [

@@ -22,7 +22,10 @@ LANGS: tuple[Lang, ...] = ("zh", "en")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Inbound:
-    """One event from a user: a typed message or a pressed button."""
+    """One event from a user: a typed message, a pressed button, something that is not text
+    (``media``: photo, sticker, voice, location ...; its caption, if any, is ``text``), an edited
+    message (``edited``: only screened again), or a ``signal`` from the channel (``blocked``:
+    the user blocked the bot)."""
 
     channel: str
     key: str
@@ -30,6 +33,9 @@ class Inbound:
     text: str | None = None
     button: str | None = None
     language_hint: str | None = None
+    media: str | None = None
+    edited: bool = False
+    signal: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,7 +95,7 @@ class SaveConversation:
 class LogMessage:
     key: str
     direction: Direction
-    kind: Literal["text", "button", "command"]
+    kind: Literal["text", "button", "command", "media", "edited", "signal"]
     body: str
     state: str
     at: datetime
@@ -102,7 +108,15 @@ class EraseConversation:
     key: str
 
 
-Record = SaveConversation | LogMessage | EraseConversation
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetActive:
+    """Whether the user can still be reached (False once they blocked the bot)."""
+
+    key: str
+    active: bool
+
+
+Record = SaveConversation | LogMessage | EraseConversation | SetActive
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,7 +9,6 @@ its leased rows are taken again when their lease runs out.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -56,11 +55,17 @@ class Worker:
         await repository.mark_sent(done)
         return len(done)
 
-    async def run_forever(self, stop: asyncio.Event, interval: float = 1.0) -> None:
+    async def run_forever(self, stop: asyncio.Event, interval: float = 1.0,
+                          wake: asyncio.Event | None = None) -> None:
+        """Rounds every ``interval`` seconds, or at once when ``wake`` is set, until ``stop``."""
+        wake = wake or asyncio.Event()
         while not stop.is_set():
+            wake.clear()
             try:
                 await self.run_once()
             except Exception:
                 log.exception("worker round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+            await asyncio.wait(waiters, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()

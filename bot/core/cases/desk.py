@@ -193,6 +193,16 @@ class Desk:
                    text=text)
         return True
 
+    def user_unreachable(self) -> None:
+        """The user blocked the bot: a counselor talking with them must know."""
+        case = self.view.own_case
+        if case is None or case.state != "active":
+            return
+        self.view.require()
+        counselor = self.view.counselors.get(case.counselor_id or -1)
+        if counselor is not None:
+            self._send(counselor.key, self.counselor_lang, "teen_unreachable", case=case.id)
+
     # -- counselors ----------------------------------------------------------------------------
 
     def sign_in(self, command: Command) -> None:
