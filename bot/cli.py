@@ -151,7 +151,8 @@ def _run_telegram(args: argparse.Namespace) -> int:
         print(f"qingxin: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     application, _channel = build_application(
-        app, token, os.environ.get("QINGXIN_TELEGRAM_BASE_URL") or None)
+        app, token, os.environ.get("QINGXIN_TELEGRAM_BASE_URL") or None,
+        overall_rate=int(os.environ.get("QINGXIN_TELEGRAM_RATE") or 30))
 
     async def check_token() -> None:
         # before PTB's retry loop, which would log the rejected token in a traceback

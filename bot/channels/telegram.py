@@ -272,13 +272,16 @@ class TelegramChannel:
 
 
 def build_application(app: App, token: str, base_url: str | None = None,
-                      *, rate_limit: bool = True) -> tuple[Application, TelegramChannel]:
+                      *, overall_rate: int = 30) -> tuple[Application, TelegramChannel]:
+    """The PTB application for ``app``. ``overall_rate``: messages a second for the whole bot
+    (Telegram's limit is about 30; 0 turns the overall limiter off, for a local Bot API
+    server); group chats keep Telegram's 20 a minute, and ``RetryAfter`` is always honoured."""
     urls: dict[str, str] = {}
     if base_url:
         base = base_url.rstrip("/")
         urls = {"base_url": f"{base}/bot", "base_file_url": f"{base}/file/bot"}
-    bot = TolerantBot(token, rate_limiter=AIORateLimiter(max_retries=3) if rate_limit else None,
-                      **urls)
+    limiter = AIORateLimiter(overall_max_rate=overall_rate, max_retries=3)
+    bot = TolerantBot(token, rate_limiter=limiter, **urls)
     application = (Application.builder().bot(bot).concurrent_updates(PerChatOrder()).build())
     channel = TelegramChannel(app, application)
     application.post_init = channel.post_init

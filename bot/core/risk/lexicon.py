@@ -36,8 +36,8 @@ class Level(IntEnum):
 
 CATEGORIES = ("suicide", "self_harm", "physical_abuse", "sexual_abuse", "neglect",
               "severe_bullying", "threats_received", "violence_to_others", "running_away",
-              "substance_overdose")
-SIGNALS = ("methods", "time_or_plan", "negation", "reported", "first_person")
+              "substance_overdose", "distress")
+SIGNALS = ("methods", "time_or_plan", "negation", "reported", "first_person", "acted")
 Words = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
@@ -69,6 +69,7 @@ class SignalsFile(_Strict):
     negation: ByLang
     reported: ByLang
     first_person: ByLang
+    acted: ByLang = ByLang()  # it has already happened: 吞了, 割了, took, swallowed
 
 
 class BenignFile(_Strict):

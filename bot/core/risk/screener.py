@@ -10,7 +10,8 @@ Rules (from ``../shared/research/risk_screening.md``; when in doubt, the higher 
    ``low``; someone else at risk ("my friend wants to kill herself") stays as it is: the person
    writing needs help for them.
 5. A method and a time or plan together with a hit of ``medium`` or more make it
-   ``imminent``; with only a ``low`` hit (今晚去天台看星星) they change nothing.
+   ``imminent``; with only a ``low`` hit (今晚去天台看星星) they change nothing. A method
+   already used (吞了一堆药, "took 30 pills") with any hit is ``imminent``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ MAX_CHARS = 100_000
 NEGATION_REACH = 4  # characters between a negation and the term it negates
 NEWS_MARKERS = ("新闻", "报道", "电影", "小说", "电视剧", "动漫", "游戏里", "历史", "news", "movie",
                 "novel", "film", "show", "book", "article", "story", "game")
-SIGNAL_NAMES = ("methods", "time_or_plan", "negation", "reported", "first_person")
+SIGNAL_NAMES = ("methods", "time_or_plan", "negation", "reported", "first_person", "acted")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +151,9 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit], signals: dict[str
     if signals["methods"] and signals["time_or_plan"] and not news and level >= Level.MEDIUM:
         level = Level.IMMINENT  # a real risk statement, a means and a when: act now
         reasons.append("method with a time or plan")
+    elif signals["methods"] and signals["acted"] and not news and level >= Level.LOW:
+        level = Level.IMMINENT  # it has been done (吞了一堆药, took 30 pills): emergency
+        reasons.append("a method already used")
     counted = [h for i, h in enumerate(terms) if levels[i] > Level.NONE]
     categories = tuple(dict.fromkeys(h.entry.name for h in sorted(
         counted, key=lambda h: -levels[terms.index(h)])))
