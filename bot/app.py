@@ -5,16 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bot.addresses import AddressBox
 from bot.core.engine import REQUIREMENTS, Engine
 from bot.core.flow_loader import load_flows
+from bot.core.kb.answer import KnowledgeBase
+from bot.core.kb.model import load_knowledge
+from bot.core.kb.search import Index, load_synonyms
 from bot.core.registry import default_registry
 from bot.core.risk.lexicon import load_lexicon
 from bot.core.risk.screener import Screener
 from bot.identity import Pseudonymizer
 from bot.runtime.dispatcher import Dispatcher
-from bot.settings import Settings
+from bot.settings import Settings, knowledge_dir
 from storage.database import open_database
 from storage.repository import Repository
 
@@ -38,11 +42,22 @@ class App:
         await self.repository.close()
 
 
+def build_knowledge_base(directory: Path | None = None) -> KnowledgeBase | None:
+    """The knowledge base in ``knowledge/`` (None while it has no entries); raises
+    ``DataError`` listing every problem."""
+    root = directory or knowledge_dir()
+    if not any((root / "kb").glob("*.yaml")):
+        return None
+    knowledge = load_knowledge(root / "kb", root / "laws.yaml")
+    return KnowledgeBase(knowledge, Index(knowledge.entries, load_synonyms(root / "synonyms.yaml")))
+
+
 def build_engine(settings: Settings) -> Engine:
-    """Load and check the flows and the risk lexicon; raises ``DataError`` listing every
-    problem."""
+    """Load and check the flows, the risk lexicon and the knowledge base; raises ``DataError``
+    listing every problem."""
     flows = load_flows(settings.flows_dir, default_registry(), REQUIREMENTS)
-    return Engine(flows, Screener(load_lexicon(settings.lexicon_dir)))
+    return Engine(flows, Screener(load_lexicon(settings.lexicon_dir)),
+                  kb=build_knowledge_base())
 
 
 def build_app(settings: Settings, clock: Clock = utc_now) -> App:

@@ -44,6 +44,20 @@ def _parser() -> argparse.ArgumentParser:
     eval_screening = eval_commands.add_parser("screening", help="the risk screener")
     eval_screening.add_argument("file", type=Path, help="labelled YAML list or JSON lines")
     eval_screening.add_argument("--json", action="store_true", help="print the result as JSON")
+    eval_kb = eval_commands.add_parser("kb", help="the knowledge base search")
+    eval_kb.add_argument("file", type=Path, help="labelled questions: YAML list or JSON lines "
+                         "of {text, id}")
+    eval_kb.add_argument("--json", action="store_true")
+
+    kb = commands.add_parser("kb", help="the knowledge base")
+    kb_commands = kb.add_subparsers(dest="kb_command", required=True)
+    kb_search = kb_commands.add_parser("search", help="the entries closest to a question")
+    kb_search.add_argument("question", nargs="?", help="omit with --jsonl")
+    kb_search.add_argument("--json", action="store_true")
+    kb_search.add_argument("--jsonl", action="store_true", help='stdin lines {"text": ...}')
+    kb_search.add_argument("--top", type=int, default=3)
+    kb_commands.add_parser("lint", help="check the entries")
+    kb_commands.add_parser("stats", help="unanswered questions and votes")
 
     staff = commands.add_parser("counselors", help="invite, list and revoke counselors")
     staff_commands = staff.add_subparsers(dest="counselors_command", required=True)
@@ -93,8 +107,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_telegram(args)
         if args.command == "screen":
             return _screen(args.jsonl, args.lexicon_repeat)
+        if args.command == "eval" and args.eval_command == "kb":
+            return _eval_kb(args.file, args.json)
         if args.command == "eval":
             return _eval_screening(args.file, args.json)
+        if args.command == "kb":
+            return _kb(args)
         if args.command in ("counselors", "cases"):
             return _operations(args)
         if args.flows_command == "validate":
@@ -249,6 +267,69 @@ def _operations(args: argparse.Namespace) -> int:
         return EXIT_BAD_DATA
     finally:
         engine.dispose()
+    return 0
+
+
+def _knowledge():  # noqa: ANN202 - KnowledgeBase, imported lazily
+    from bot.app import build_knowledge_base
+
+    kb = build_knowledge_base()
+    if kb is None:
+        raise SystemExit("qingxin: the knowledge base has no entries")
+    return kb
+
+
+def _kb(args: argparse.Namespace) -> int:
+    import json
+
+    from bot import kb_tools
+
+    kb = _knowledge()
+    if args.kb_command == "search":
+        if args.jsonl:
+            return kb_tools.search_lines(kb, sys.stdin, sys.stdout, sys.stderr, args.top)
+        hits = kb.search(args.question or "", args.top)
+        if args.json:
+            print(json.dumps([kb_tools.hit_json(h) for h in hits], ensure_ascii=False))
+        else:
+            for hit in hits:
+                cited = ", ".join(f"{c.law} {c.article}" for c in hit.entry.citations)
+                print(f"{hit.confidence:.2f}  {hit.entry.id}  {hit.entry.title.zh}"
+                      f"{'  [' + cited + ']' if cited else ''}")
+            if not hits:
+                print("no match")
+        return 0
+    if args.kb_command == "lint":
+        problems = kb_tools.lint_lines(kb)
+        print("\n".join(problems) if problems else
+              f"ok: {len(kb.knowledge.entries)} entries")
+        return 1 if problems else 0
+    from bot.settings import load_settings
+    from storage.database import open_database
+
+    engine = open_database(load_settings().database_url)
+    print(json.dumps(kb_tools.stats(engine), ensure_ascii=False, indent=2))
+    engine.dispose()
+    return 0
+
+
+def _eval_kb(path: Path, as_json: bool) -> int:
+    import json
+
+    from bot import kb_tools
+
+    kb = _knowledge()
+    result = kb_tools.evaluate(kb, kb_tools.read_labelled(path))
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return 0
+    print(f"questions: {result['questions']}  top-1: {result['top1']:.1%}  "
+          f"top-3: {result['top3']:.1%}")
+    if result["legal_questions"]:
+        print(f"legal questions: {result['legal_questions']}  law and article top-1: "
+              f"{result['law_article_top1']:.1%}  top-3: {result['law_article_top3']:.1%}")
+    for miss in result["misses"]:
+        print("  " + json.dumps(miss, ensure_ascii=False))
     return 0
 
 

@@ -37,6 +37,10 @@ def default_flows_dir() -> Path:
     return Path(flows.__file__).resolve().parent
 
 
+def knowledge_dir() -> Path:
+    return Path(knowledge.__file__).resolve().parent
+
+
 def lexicon_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     default = Path(knowledge.__file__).resolve().parent / "risk"

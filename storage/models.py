@@ -165,6 +165,21 @@ class OutboxRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class KbEventRow(Base):
+    """Questions the knowledge base was asked and votes on its answers, for content authors."""
+
+    __tablename__ = "kb_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(8))  # query | vote
+    question: Mapped[str | None] = mapped_column(Text, nullable=True)
+    entry_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    confidence: Mapped[float | None] = mapped_column(nullable=True)
+    answered: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    helpful: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 conversations = ConversationRow.__table__
 messages = MessageRow.__table__
 counselors = CounselorRow.__table__
@@ -175,3 +190,4 @@ case_notes = CaseNoteRow.__table__
 audit_log = AuditRow.__table__
 timers = TimerRow.__table__
 outbox = OutboxRow.__table__
+kb_events = KbEventRow.__table__

@@ -33,8 +33,9 @@ from bot.core.events import (
     SetActive,
     StepResult,
 )
+from bot.core.kb.answer import KbQuery, KbVote
 from storage.desk_store import DeskStore, StaleCase
-from storage.models import conversations, messages, outbox, timers
+from storage.models import conversations, kb_events, messages, outbox, timers
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -103,6 +104,13 @@ class Store:
                              "created_at": record.at})
             elif isinstance(record, EraseConversation):
                 self.erase(record.key)
+            elif isinstance(record, KbQuery):
+                self.connection.execute(insert(kb_events).values(
+                    kind="query", question=record.question, entry_id=record.top_id,
+                    confidence=record.confidence, answered=record.answered, at=record.at))
+            elif isinstance(record, KbVote):
+                self.connection.execute(insert(kb_events).values(
+                    kind="vote", entry_id=record.entry_id, helpful=record.helpful, at=record.at))
             elif isinstance(record, SetActive):
                 self.connection.execute(update(conversations)
                                         .where(conversations.c.key == record.key)

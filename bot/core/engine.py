@@ -39,6 +39,7 @@ from bot.core.events import (
 from bot.core.flow_loader import Requirements
 from bot.core.flow_machine import TEXT_TRIGGER, FlowSet, Move, press_trigger
 from bot.core.flow_schema import ButtonSpec, StateSpec, Text, TextOption
+from bot.core.kb.answer import KbQuery, KbVote, KnowledgeBase
 from bot.core.registry import RETURN_TO, Scratch
 from bot.core.risk.lexicon import Level
 from bot.core.risk.screener import NO_RISK, Assessment, Screener
@@ -61,10 +62,12 @@ LANG_ARGS: Mapping[str, Lang] = {
 }
 CRISIS = "crisis.alert"
 TEXTS = ("free_text", "unknown_command", "stale_button", "error", "medium_support", "non_text")
+KB_TEXTS = ("based_on", "unsure", "nothing", "helpful", "not_helpful", "counselor",
+            "legal_counselor", "thanks", "sorry", "menu")
 REQUIREMENTS = Requirements(
     states=(WELCOME, CRISIS, *ROLE_MENUS.values(), *COMMAND_STATES.values(),
             *LANG_STATES.values()),
-    texts=tuple(f"system.{name}" for name in TEXTS),
+    texts=(*(f"system.{name}" for name in TEXTS), *(f"kb.{name}" for name in KB_TEXTS)),
 )
 LEGAL_TOPICS = frozenset({"rights", "duties", "legal", "law"})
 CAPTURE_LIMIT = 200
@@ -76,10 +79,12 @@ class Engine:
     """Decides what to say; built once from loaded flows and shared by every conversation."""
 
     def __init__(self, flows: FlowSet, screener: Screener | None = None,
-                 sla: Mapping[str, timedelta] = DEFAULT_SLA) -> None:
+                 sla: Mapping[str, timedelta] = DEFAULT_SLA,
+                 kb: KnowledgeBase | None = None) -> None:
         self.flows = flows
         self.screener = screener
         self.sla = sla
+        self.kb = kb
 
     def step(self, conversation: Conversation | None, inbound: Inbound,
              desk: DeskView = EMPTY_DESK) -> StepResult:
@@ -218,6 +223,8 @@ class _Turn:
         elif button is not None and button.startswith("checkin:"):
             if not desk.check_in_button(button):
                 self._press_payload(button)
+        elif button is not None and button.startswith("kb:") and self.engine.kb is not None:
+            self._kb_button(button)
         elif own_case is not None and own_case.state == "active" and desk.teen_step(
                 text, command is not None):
             pass  # relayed to the counselor, who is alerted below if the risk rose
@@ -309,6 +316,9 @@ class _Turn:
         if state.text:
             move = self.flows.machine(self.flow).fire(self.state, TEXT_TRIGGER, self.scratch)
         if move is None:
+            if self.engine.kb is not None and not self.supported:
+                self._kb_answer(text)
+                return
             if not self.supported:
                 self._say(self.flows.text("system.free_text"))
             self._show()
@@ -318,6 +328,46 @@ class _Turn:
         if option.capture:
             self.scratch.slots[option.capture] = text[:CAPTURE_LIMIT]
         self._follow(move)
+
+    def _kb_text(self, name: str) -> Text:
+        return self.flows.text(f"kb.{name}")
+
+    def _kb_answer(self, question: str) -> None:
+        """Free text that is not a menu choice is a question for the knowledge base."""
+        kb = self.engine.kb
+        assert kb is not None
+        reply = kb.answer(question, self.scratch.lang, self._kb_text)
+        menu = Button(label=self._kb_text("menu").get(self.scratch.lang), payload="kb:menu")
+        self.replies.append((reply.text, (*reply.buttons, menu)))
+        self.records.append(KbQuery(question=question[:500], top_id=reply.top_id,
+                                    confidence=round(reply.confidence, 4),
+                                    answered=reply.answered, at=self.inbound.at))
+
+    def _kb_button(self, payload: str) -> None:
+        kb, lang = self.engine.kb, self.scratch.lang
+        assert kb is not None
+        parts = payload.split(":")
+        entry = kb.knowledge.entry(parts[2]) if len(parts) > 2 else None
+        if parts[1:2] == ["show"] and entry is not None:
+            reply = kb.show(entry, lang, self._kb_text)
+            menu = Button(label=self._kb_text("menu").get(lang), payload="kb:menu")
+            self.replies.append((reply.text, (*reply.buttons, menu)))
+        elif parts[1:2] == ["vote"] and entry is not None and len(parts) == 4:
+            helpful = parts[3] == "up"
+            self.records.append(KbVote(entry_id=entry.id, helpful=helpful, at=self.inbound.at))
+            self._say(self._kb_text("thanks" if helpful else "sorry"))
+            if not helpful:
+                self.replies[-1] = (self.replies[-1][0], (Button(
+                    label=self._kb_text("counselor").get(lang), payload="kb:human:psych"),))
+        elif parts[1:2] == ["human"]:
+            if len(parts) > 2 and parts[2] == "legal":
+                self.scratch.slots["topic"] = "legal"
+            self._leave_to("system.human")
+        elif parts[1:2] == ["menu"]:
+            self._goto("@menu")
+        else:
+            self._say(self.flows.text("system.stale_button"))
+            self._show()
 
     def _follow(self, move: Move) -> None:
         spec = move.spec

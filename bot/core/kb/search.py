@@ -1,0 +1,139 @@
+"""Finding the entry that answers a question: BM25 over character n-grams, no segmenter.
+
+Rules of this module:
+- Text is normalised as for screening (NFKC, Traditional to Simplified, case), then synonyms
+  are rewritten to one form (欺负/欺凌 -> 霸凌), so a teen's word meets the author's.
+- Chinese gives character unigrams and bigrams; other scripts give words and word bigrams.
+  Entries are indexed by their questions (counted twice), title and answer.
+- ``confidence`` is the best score over the score the query would get against itself (0..1):
+  comparable between short and long questions, unlike raw BM25.
+- Cost follows the query's terms and their posting lists, not the number of entries scanned.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import ahocorasick
+
+from bot.core.datafile import DataError, load_yaml
+from bot.core.kb.model import Entry
+from bot.core.risk.normalize import normalize
+
+K1, B = 1.2, 0.75
+QUESTION_WEIGHT = 2
+MAX_QUERY_CHARS = 500
+_WORD = re.compile(r"[a-z0-9]+")
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+_STOP = frozenset({
+    "the", "a", "an", "is", "are", "am", "be", "to", "of", "and", "or", "in", "on", "for",
+    "my", "me", "i", "it", "do", "does", "can", "what", "how", "if", "with", "at", "by",
+    "this", "that", "you", "your", "was", "were",
+})
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    entry: Entry
+    score: float
+    confidence: float
+
+
+class Synonyms:
+    """Rewrites every listed variant to its group's first word, longest match first."""
+
+    def __init__(self, groups: Sequence[Sequence[str]]) -> None:
+        self._automaton = ahocorasick.Automaton()
+        for group in groups:
+            canonical = normalize(group[0]).text
+            for word in group[1:]:
+                key = normalize(word).text
+                if key and key != canonical:
+                    self._automaton.add_word(key, (key, canonical))
+        self._empty = len(self._automaton) == 0
+        if not self._empty:
+            self._automaton.make_automaton()
+
+    def rewrite(self, text: str) -> str:
+        if self._empty:
+            return text
+        spans = sorted(((end - len(key) + 1, end + 1, canonical)
+                        for end, (key, canonical) in self._automaton.iter_long(text)))
+        parts, position = [], 0
+        for start, end, canonical in spans:
+            if start >= position:
+                parts.append(text[position:start] + canonical)
+                position = end
+        parts.append(text[position:])
+        return "".join(parts)
+
+
+def load_synonyms(path: Path) -> Synonyms:
+    """``groups:`` of words that mean the same; raises ``DataError`` with the file and line."""
+    data, positions = load_yaml(path)
+    groups = data.get("groups") if isinstance(data, dict) else None
+    if not isinstance(groups, list) or not all(
+            isinstance(g, list) and len(g) >= 2 and all(isinstance(w, str) for w in g)
+            for g in groups):
+        raise DataError([positions.issue(("groups",), "groups must be a list of lists of at "
+                                                      "least two words")])
+    return Synonyms(groups)
+
+
+def terms(text: str, synonyms: Synonyms) -> list[str]:
+    text = synonyms.rewrite(normalize(text[:MAX_QUERY_CHARS * 4]).text)
+    out: list[str] = []
+    for run in _HAN.findall(text):
+        out.extend(run)
+        out.extend(run[i:i + 2] for i in range(len(run) - 1))
+    words = [w for w in _WORD.findall(text) if w not in _STOP]
+    stems = [w[:-1] if len(w) > 4 and w.endswith("s") else w for w in words]
+    out.extend(stems)
+    out.extend(f"{a} {b}" for a, b in zip(stems, stems[1:], strict=False))
+    return out
+
+
+class Index:
+    def __init__(self, entries: Sequence[Entry], synonyms: Synonyms) -> None:
+        self.entries = tuple(entries)
+        self.synonyms = synonyms
+        postings: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        lengths = []
+        for number, entry in enumerate(self.entries):
+            counts = Counter(self._document(entry))
+            lengths.append(sum(counts.values()))
+            for term, count in counts.items():
+                postings[term].append((number, count))
+        self.postings: Mapping[str, list[tuple[int, int]]] = dict(postings)
+        self.lengths = lengths
+        self.average = (sum(lengths) / len(lengths)) if lengths else 1.0
+        total = len(self.entries)
+        self.idf = {term: math.log(1 + (total - len(p) + 0.5) / (len(p) + 0.5))
+                    for term, p in self.postings.items()}
+
+    def _document(self, entry: Entry) -> Iterable[str]:
+        questions = " ".join((*entry.questions.zh, *entry.questions.en))
+        for _ in range(QUESTION_WEIGHT):
+            yield from terms(questions, self.synonyms)
+        yield from terms(f"{entry.title.zh} {entry.title.en}", self.synonyms)
+        yield from terms(f"{entry.answer.zh} {entry.answer.en}", self.synonyms)
+
+    def search(self, query: str, top: int = 3) -> list[Hit]:
+        counts = Counter(t for t in terms(query, self.synonyms) if t in self.idf)
+        if not counts:
+            return []
+        scores: dict[int, float] = defaultdict(float)
+        for term, query_count in counts.items():
+            idf = self.idf[term]
+            for number, tf in self.postings[term]:
+                norm = K1 * (1 - B + B * self.lengths[number] / self.average)
+                scores[number] += idf * tf * (K1 + 1) / (tf + norm) * query_count
+        best = sum(self.idf[t] * (K1 + 1) / (1 + K1) * c for t, c in counts.items()) or 1.0
+        ranked = sorted(scores.items(), key=lambda item: -item[1])[:top]
+        return [Hit(entry=self.entries[n], score=s, confidence=min(1.0, s / best))
+                for n, s in ranked]
