@@ -2,11 +2,20 @@
 
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.core.engine import Engine
 from bot.core.events import Direction, EraseConversation, LogMessage, SaveConversation
 from tests.conftest import Chat
+
+
+@pytest.fixture(scope="module")
+def engine(flow_set, screener):
+    """The flows and screening without the knowledge base: free text meets the flows' own
+    fallback here (tests/test_kb.py covers free text answered by the knowledge base)."""
+    return Engine(flow_set, screener)
 
 
 def test_first_message_gets_the_welcome_and_role_choice(chat):

@@ -16,8 +16,8 @@ from bot.core.flow_schema import Text
 from bot.core.kb.model import Entry, Knowledge
 from bot.core.kb.search import Hit, Index
 
-ANSWER_AT = 0.42  # confidence to answer outright (chosen with `qingxin eval kb`)
-SUGGEST_AT = 0.12  # below this nothing is close enough to suggest
+ANSWER_AT = 0.3  # confidence to answer outright (chosen with `qingxin eval kb`)
+SUGGEST_AT = 0.1  # below this nothing is close enough to suggest
 LEGAL_WORDS = re.compile(r"法|违法|犯法|合法|判|刑|报警|权利|起诉|律师|赔偿|监护|legal|law|illegal|"
                          r"rights?|sue|court|police|lawyer", re.IGNORECASE)
 

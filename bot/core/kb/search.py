@@ -5,8 +5,8 @@ Rules of this module:
   are rewritten to one form (欺负/欺凌 -> 霸凌), so a teen's word meets the author's.
 - Chinese gives character unigrams and bigrams; other scripts give words and word bigrams.
   Entries are indexed by their questions (counted twice), title and answer.
-- ``confidence`` is the best score over the score the query would get against itself (0..1):
-  comparable between short and long questions, unlike raw BM25.
+- ``confidence`` (0..1) is the idf-weighted share of the query's bigrams and words found in the
+  entry's questions and title: comparable between short and long questions, unlike raw BM25.
 - Cost follows the query's terms and their posting lists, not the number of entries scanned.
 """
 
@@ -110,11 +110,15 @@ class Index:
             for term, count in counts.items():
                 postings[term].append((number, count))
         self.postings: Mapping[str, list[tuple[int, int]]] = dict(postings)
+        # the terms of each entry's questions and title: what a confident match must share
+        self.asked = [frozenset(terms(" ".join((*e.questions.zh, *e.questions.en, e.title.zh,
+                                                 e.title.en)), synonyms)) for e in self.entries]
         self.lengths = lengths
         self.average = (sum(lengths) / len(lengths)) if lengths else 1.0
         total = len(self.entries)
         self.idf = {term: math.log(1 + (total - len(p) + 0.5) / (len(p) + 0.5))
                     for term, p in self.postings.items()}
+        self.rare = math.log(1 + (total + 0.5) / 0.5)  # the idf of a term no entry has
 
     def _document(self, entry: Entry) -> Iterable[str]:
         questions = " ".join((*entry.questions.zh, *entry.questions.en))
@@ -124,7 +128,8 @@ class Index:
         yield from terms(f"{entry.answer.zh} {entry.answer.en}", self.synonyms)
 
     def search(self, query: str, top: int = 3) -> list[Hit]:
-        counts = Counter(t for t in terms(query, self.synonyms) if t in self.idf)
+        asked = Counter(terms(query, self.synonyms))
+        counts = Counter({t: c for t, c in asked.items() if t in self.idf})
         if not counts:
             return []
         scores: dict[int, float] = defaultdict(float)
@@ -133,7 +138,18 @@ class Index:
             for number, tf in self.postings[term]:
                 norm = K1 * (1 - B + B * self.lengths[number] / self.average)
                 scores[number] += idf * tf * (K1 + 1) / (tf + norm) * query_count
-        best = sum(self.idf[t] * (K1 + 1) / (1 + K1) * c for t, c in counts.items()) or 1.0
         ranked = sorted(scores.items(), key=lambda item: -item[1])[:top]
-        return [Hit(entry=self.entries[n], score=s, confidence=min(1.0, s / best))
+        return [Hit(entry=self.entries[n], score=s, confidence=self._confidence(asked, n))
                 for n, s in ranked]
+
+    def _confidence(self, asked: Counter[str], number: int) -> float:
+        """How much of the query's informative terms (character bigrams, words) the entry's
+        questions and title hold, weighted by idf; words no entry knows weigh the most, so a
+        question mostly about something else is not answered by its one familiar word."""
+        informative = {t: c for t, c in asked.items() if len(t) > 1}
+        weight = {t: self.idf.get(t, self.rare) * c for t, c in informative.items()}
+        total = sum(weight.values())
+        if not total:
+            return 0.0
+        held = self.asked[number]
+        return sum(w for t, w in weight.items() if t in held) / total
