@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ahocorasick
+import numpy as np
 
 from bot.core.datafile import DataError, load_yaml
 from bot.core.kb.model import Entry
@@ -109,7 +110,6 @@ class Index:
             lengths.append(sum(counts.values()))
             for term, count in counts.items():
                 postings[term].append((number, count))
-        self.postings: Mapping[str, list[tuple[int, int]]] = dict(postings)
         # the terms of each entry's questions and title: what a confident match must share
         self.asked = [frozenset(terms(" ".join((*e.questions.zh, *e.questions.en, e.title.zh,
                                                  e.title.en)), synonyms)) for e in self.entries]
@@ -117,7 +117,15 @@ class Index:
         self.average = (sum(lengths) / len(lengths)) if lengths else 1.0
         total = len(self.entries)
         self.idf = {term: math.log(1 + (total - len(p) + 0.5) / (len(p) + 0.5))
-                    for term, p in self.postings.items()}
+                    for term, p in postings.items()}
+        # each posting's BM25 weight, computed once: a query only adds arrays together
+        length = np.asarray(lengths, dtype=np.float64)
+        self.postings: Mapping[str, tuple[np.ndarray, np.ndarray]] = {}
+        for term, rows in postings.items():
+            docs = np.fromiter((d for d, _ in rows), dtype=np.int64, count=len(rows))
+            tf = np.fromiter((c for _, c in rows), dtype=np.float64, count=len(rows))
+            norm = K1 * (1 - B + B * length[docs] / self.average)
+            self.postings[term] = (docs, self.idf[term] * tf * (K1 + 1) / (tf + norm))
         self.rare = math.log(1 + (total + 0.5) / 0.5)  # the idf of a term no entry has
 
     def _document(self, entry: Entry) -> Iterable[str]:
@@ -132,13 +140,14 @@ class Index:
         counts = Counter({t: c for t, c in asked.items() if t in self.idf})
         if not counts:
             return []
-        scores: dict[int, float] = defaultdict(float)
+        scores = np.zeros(len(self.entries))
         for term, query_count in counts.items():
-            idf = self.idf[term]
-            for number, tf in self.postings[term]:
-                norm = K1 * (1 - B + B * self.lengths[number] / self.average)
-                scores[number] += idf * tf * (K1 + 1) / (tf + norm) * query_count
-        ranked = sorted(scores.items(), key=lambda item: -item[1])[:top]
+            docs, weights = self.postings[term]
+            scores[docs] += weights * query_count  # a term occurs once per entry's postings
+        top = min(top, len(scores))
+        best = np.argpartition(-scores, top - 1)[:top]
+        ranked = sorted(((int(n), float(scores[n])) for n in best if scores[n] > 0),
+                        key=lambda item: -item[1])
         return [Hit(entry=self.entries[n], score=s, confidence=self._confidence(asked, n))
                 for n, s in ranked]
 
