@@ -116,7 +116,8 @@ class Screener:
 
 
 def _longest(terms: list[_Hit]) -> list[_Hit]:
-    """Drop a term inside a longer term of the same category (自杀 inside 想自杀)."""
+    """Drop a term inside a longer term of the same category (自杀 inside 想自杀): the longer,
+    more specific phrase decides, which is how denials (没有想自杀, low) work."""
     keep = []
     for hit in terms:
         inside = any(o is not hit and o.entry.name == hit.entry.name and o.start <= hit.start
@@ -148,10 +149,13 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit], signals: dict[str
         reasons.append(f"{hit.entry.term!r} ({hit.entry.name}, {hit.entry.level.label}"
                        f"{'; ' + note if note else ''})")
     level = max(levels.values())
-    if signals["methods"] and signals["time_or_plan"] and not news and level >= Level.MEDIUM:
+    # distress (sadness, loneliness) never turns a method and a time into a plan
+    risk = max((lvl for i, lvl in levels.items() if terms[i].entry.name != "distress"),
+               default=Level.NONE)
+    if signals["methods"] and signals["time_or_plan"] and not news and risk >= Level.MEDIUM:
         level = Level.IMMINENT  # a real risk statement, a means and a when: act now
         reasons.append("method with a time or plan")
-    elif signals["methods"] and signals["acted"] and not news and level >= Level.LOW:
+    elif signals["methods"] and signals["acted"] and not news and risk >= Level.LOW:
         level = Level.IMMINENT  # it has been done (吞了一堆药, took 30 pills): emergency
         reasons.append("a method already used")
     counted = [h for i, h in enumerate(terms) if levels[i] > Level.NONE]
