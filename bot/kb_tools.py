@@ -12,6 +12,7 @@ import yaml
 from bot.core.kb.answer import KnowledgeBase
 from bot.core.kb.model import lint
 from bot.core.kb.search import Hit
+from bot.text_lines import read_texts
 
 
 def hit_json(hit: Hit, lang: str = "zh") -> dict[str, Any]:
@@ -22,14 +23,8 @@ def hit_json(hit: Hit, lang: str = "zh") -> dict[str, Any]:
 
 def search_lines(kb: KnowledgeBase, stdin: TextIO, stdout: TextIO, stderr: TextIO,
                  top: int) -> int:
-    for number, raw in enumerate(stdin, start=1):
-        try:
-            data = json.loads(raw)
-            question = data["text"] if isinstance(data, dict) else None
-            if not isinstance(question, str):
-                raise ValueError('expected {"text": "..."}')
-        except (ValueError, KeyError) as exc:
-            stderr.write(f"qingxin: stdin line {number}: {exc}\n")
+    for question in read_texts(stdin, stderr, jsonl=True):
+        if question is None:
             stdout.write("null\n")
             continue
         hits = kb.search(question, top)

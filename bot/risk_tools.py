@@ -13,6 +13,7 @@ import yaml
 from bot.core.risk.lexicon import Level, load_lexicon
 from bot.core.risk.screener import Screener
 from bot.settings import lexicon_dir
+from bot.text_lines import read_texts
 
 
 def build_screener(repeat: int = 1) -> Screener:
@@ -24,18 +25,10 @@ def screen_stream(screener: Screener, stdin: TextIO, stdout: TextIO, stderr: Tex
                   jsonl: bool) -> int:
     """One JSON assessment per input line; bad JSON lines get an error on stderr and ``null``."""
     write = stdout.write
-    for number, raw in enumerate(stdin, start=1):
-        text = raw.rstrip("\n")
-        if jsonl:
-            try:
-                data = json.loads(text)
-                text = data["text"] if isinstance(data, dict) else None
-                if not isinstance(text, str):
-                    raise ValueError('expected {"text": "..."}')
-            except (ValueError, KeyError) as exc:
-                stderr.write(f"qingxin: stdin line {number}: {exc}\n")
-                write("null\n")
-                continue
+    for text in read_texts(stdin, stderr, jsonl):
+        if text is None:
+            write("null\n")
+            continue
         result = screener.assess(text)
         write(json.dumps({"level": result.level.label, "categories": list(result.categories),
                           "evidence": [e.quote for e in result.evidence]},
