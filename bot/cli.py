@@ -170,7 +170,9 @@ def _run_telegram(args: argparse.Namespace) -> int:
         return EXIT_UNAVAILABLE
     application, _channel = build_application(
         app, token, os.environ.get("QINGXIN_TELEGRAM_BASE_URL") or None,
-        overall_rate=int(os.environ.get("QINGXIN_TELEGRAM_RATE") or 30))
+        overall_rate=int(os.environ.get("QINGXIN_TELEGRAM_RATE") or 30),
+        team_chat=int(os.environ["QINGXIN_COUNSELOR_CHAT"])
+        if os.environ.get("QINGXIN_COUNSELOR_CHAT") else None)
 
     async def check_token() -> None:
         # before PTB's retry loop, which would log the rejected token in a traceback

@@ -243,3 +243,39 @@ async def test_a_rejected_or_missing_token_is_one_clear_line(tmp_path):
             assert "Traceback" not in err.decode() and (not token or token not in err.decode())
     finally:
         await api.stop()
+
+
+async def test_counselors_group_chat_gets_notifications_and_its_claim_buttons_work(tmp_path):
+    team = -100500
+    api = FakeBotApi()
+    base = await api.start()
+    app = build_app(load_settings({"QINGXIN_DATA_DIR": str(tmp_path)}))
+    application, channel = build_application(app, TOKEN, base, team_chat=team)
+    await application.initialize()
+    await channel.post_init(application)
+    await application.start()
+    await application.updater.start_polling(poll_interval=0.0, timeout=1)
+    try:
+        code, _ = operations.invite(app.repository.engine, "psych", "阿青", app.clock())
+        api.message(COUNSELOR, f"/counselor {code}")
+        api.message(COUNSELOR, "/duty on")
+        await api.wait_for(COUNSELOR, 2)
+        api.message(TEEN, "I want to kill myself")
+        [notice] = await api.wait_for(team, 1)
+        assert buttons(notice) == ["case:claim:1"]
+        api.raw({"callback_query": {
+            "id": "team1", "from": {"id": COUNSELOR, "is_bot": False, "first_name": "x"},
+            "chat_instance": "ci", "data": "case:claim:1",
+            "message": {"message_id": 1, "date": 0, "chat": {"id": team, "type": "supergroup"},
+                        "text": "notice"}}})
+        claimed = await api.wait_for(COUNSELOR, 4)
+        assert any("#1" in s.text and ("你接了" in s.text or "You have case" in s.text)
+                   for s in claimed)
+        assert len(api.to(team)) == 1
+    finally:
+        await application.updater.stop()
+        await application.stop()
+        await channel.post_stop(application)
+        await application.shutdown()
+        await app.close()
+        await api.stop()

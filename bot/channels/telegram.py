@@ -140,21 +140,26 @@ def _media(message: Message) -> str | None:
     return next((kind for kind in MEDIA_KINDS if getattr(message, kind, None)), None)
 
 
-def to_inbound(update: Update, app: App) -> Parsed | None:
+def to_inbound(update: Update, app: App, team_chat: int | None = None) -> Parsed | None:
     """The update as an ``Inbound``, or None for what the bot does not handle (channel posts,
-    group messages, updates without a user)."""
+    group messages, updates without a user). A button pressed in the counselors' group chat
+    (``team_chat``) acts for the counselor who pressed it, who is answered privately."""
     now = app.clock()
     query = update.callback_query
     if query is not None:
         chat = query.message.chat if query.message is not None else None
-        if query.from_user is None or chat is None or chat.type != "private":
+        if query.from_user is None or chat is None:
+            return None
+        in_team = team_chat is not None and chat.id == team_chat
+        if chat.type != "private" and not in_team:
             return None
         key = app.pseudonyms.key(CHANNEL, str(query.from_user.id))
         message_id = query.message.message_id if query.message is not None else 0
         data = query.data if isinstance(query.data, str) else ""
         return Parsed(Inbound(channel=CHANNEL, key=key, at=now, button=data,
                               language_hint=query.from_user.language_code),
-                      chat_id=chat.id, callback_id=query.id, repeat_key=(message_id, data))
+                      chat_id=query.from_user.id if in_team else chat.id,
+                      callback_id=query.id, repeat_key=(message_id, data))
     message = update.message or update.edited_message
     if message is None or message.from_user is None or message.chat.type != "private":
         return None
@@ -177,10 +182,12 @@ def keyboard(message: Outbound) -> InlineKeyboardMarkup | None:
 class TelegramChannel:
     """Sends and receives for one ``App`` through one PTB ``Application``."""
 
-    def __init__(self, app: App, application: Application) -> None:
+    def __init__(self, app: App, application: Application, team_chat: int | None = None) -> None:
         self.app = app
         self.application = application
+        self.team_chat = team_chat  # the counselors' group chat, if there is one
         self._recent: OrderedDict[tuple[str, tuple[int, str]], float] = OrderedDict()
+        self._announced: OrderedDict[str, float] = OrderedDict()
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._worker_task: asyncio.Task[None] | None = None
@@ -213,7 +220,25 @@ class TelegramChannel:
     async def deliver(self, address: object, message: Outbound) -> bool:
         if not isinstance(address, int):
             return True  # not a Telegram chat: nothing we can do with it
-        return await self.send(address, message)
+        sent = await self.send(address, message)
+        if self.team_chat is not None and any(b.payload.startswith("case:claim:")
+                                              for b in message.buttons):
+            # case notifications also go to the counselors' group; duplicates of one case are
+            # harmless there (a claim is decided once, by the database)
+            await self._team_notice(message)
+        return sent
+
+    async def _team_notice(self, message: Outbound) -> None:
+        key = message.buttons[0].payload
+        if key in self._announced:
+            return
+        self._announced[key] = time.monotonic()
+        while len(self._announced) > 1000:
+            self._announced.popitem(last=False)
+        with contextlib.suppress(TelegramError):
+            await self.application.bot.send_message(chat_id=self.team_chat,
+                                                    text=message.text[:MAX_TEXT],
+                                                    reply_markup=keyboard(message))
 
     def _repeated(self, key: str, repeat_key: tuple[int, str]) -> bool:
         now = time.monotonic()
@@ -226,7 +251,7 @@ class TelegramChannel:
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         started = time.perf_counter()
-        parsed = to_inbound(update, self.app)
+        parsed = to_inbound(update, self.app, self.team_chat)
         if parsed is None:
             log.debug("update %s ignored", update.update_id)
             return
@@ -272,7 +297,8 @@ class TelegramChannel:
 
 
 def build_application(app: App, token: str, base_url: str | None = None,
-                      *, overall_rate: int = 30) -> tuple[Application, TelegramChannel]:
+                      *, overall_rate: int = 30,
+                      team_chat: int | None = None) -> tuple[Application, TelegramChannel]:
     """The PTB application for ``app``. ``overall_rate``: messages a second for the whole bot
     (Telegram's limit is about 30; 0 turns the overall limiter off, for a local Bot API
     server); group chats keep Telegram's 20 a minute, and ``RetryAfter`` is always honoured."""
@@ -283,7 +309,7 @@ def build_application(app: App, token: str, base_url: str | None = None,
     limiter = AIORateLimiter(overall_max_rate=overall_rate, max_retries=3)
     bot = TolerantBot(token, rate_limiter=limiter, **urls)
     application = (Application.builder().bot(bot).concurrent_updates(PerChatOrder()).build())
-    channel = TelegramChannel(app, application)
+    channel = TelegramChannel(app, application, team_chat)
     application.post_init = channel.post_init
     application.post_stop = channel.post_stop
     application.add_handler(TypeHandler(Update, channel.on_update))
