@@ -114,16 +114,17 @@ def _squeeze(chars: str, origin: list[int]) -> tuple[str, list[int]]:
     count = len(chars)
     for match in _SEPARATOR_RUN.finditer(chars):
         start, end = match.span()
+        run = match.group(0)
+        edge = start == 0 or end == count
+        joins = not edge and _joins(chars, start, end)
+        if run == " " and not edge and not joins:
+            continue  # one space between words stays as it is: nothing to cut
         parts.append(chars[position:start])
         where.extend(origin[position:start])
         position = end
-        if start == 0 or end == count:
-            continue  # leading or trailing separators
-        if _joins(chars, start, end):
-            continue
-        run = match.group(0)
-        piece = " " if any(c.isspace() for c in run) else run[0]
-        parts.append(piece)
+        if edge or joins:
+            continue  # leading or trailing separators, or a word in disguise
+        parts.append(" " if any(c.isspace() for c in run) else run[0])
         where.append(origin[start])
     parts.append(chars[position:])
     where.extend(origin[position:])

@@ -132,36 +132,34 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit], signals: dict[str
            text: str) -> Assessment:
     reasons: list[str] = []
     first_person = bool(signals["first_person"])
-    reported = bool(signals["reported"]) and not first_person
-    news = reported and any(marker in text for marker in NEWS_MARKERS)
-    levels: dict[int, Level] = {}
-    for index, hit in enumerate(terms):
-        level = hit.entry.level
-        negated = any(n.end <= hit.start <= n.end + NEGATION_REACH and n.start < hit.start
-                      for n in signals["negation"])
-        if negated:
-            level, note = min(level, Level.LOW), "negated"
+    news = bool(signals["reported"]) and not first_person and any(
+        marker in text for marker in NEWS_MARKERS)
+    negations = signals["negation"]
+    levels: list[Level] = []
+    for hit in terms:
+        level, note = hit.entry.level, ""
+        if negations and any(n.end <= hit.start <= n.end + NEGATION_REACH
+                             and n.start < hit.start for n in negations):
+            level, note = min(level, Level.LOW), "; negated"
         elif news:
-            level, note = min(level, Level.LOW), "reported (news or story)"
-        else:
-            note = ""
-        levels[index] = level
-        reasons.append(f"{hit.entry.term!r} ({hit.entry.name}, {hit.entry.level.label}"
-                       f"{'; ' + note if note else ''})")
-    level = max(levels.values())
+            level, note = min(level, Level.LOW), "; reported (news or story)"
+        levels.append(level)
+        reasons.append(f"{hit.entry.term!r} ({hit.entry.name}, {hit.entry.level.label}{note})")
+    level = max(levels)
     # distress (sadness, loneliness) never turns a method and a time into a plan
-    risk = max((lvl for i, lvl in levels.items() if terms[i].entry.name != "distress"),
-               default=Level.NONE)
-    if signals["methods"] and signals["time_or_plan"] and not news and risk >= Level.MEDIUM:
-        level = Level.IMMINENT  # a real risk statement, a means and a when: act now
-        reasons.append("method with a time or plan")
-    elif signals["methods"] and signals["acted"] and not news and risk >= Level.LOW:
-        level = Level.IMMINENT  # it has been done (吞了一堆药, took 30 pills): emergency
-        reasons.append("a method already used")
-    counted = [h for i, h in enumerate(terms) if levels[i] > Level.NONE]
-    categories = tuple(dict.fromkeys(h.entry.name for h in sorted(
-        counted, key=lambda h: -levels[terms.index(h)])))
-    evidence = tuple(_evidence(original, norm, h, levels[terms.index(h)]) for h in counted)
+    risk = max((lvl for hit, lvl in zip(terms, levels, strict=True)
+                if hit.entry.name != "distress"), default=Level.NONE)
+    if signals["methods"] and not news:
+        if signals["time_or_plan"] and risk >= Level.MEDIUM:
+            level = Level.IMMINENT  # a real risk statement, a means and a when: act now
+            reasons.append("method with a time or plan")
+        elif signals["acted"] and risk >= Level.LOW:
+            level = Level.IMMINENT  # it has been done (吞了一堆药, took 30 pills): emergency
+            reasons.append("a method already used")
+    counted = sorted(((lvl, hit) for hit, lvl in zip(terms, levels, strict=True)
+                      if lvl > Level.NONE), key=lambda pair: -pair[0])
+    categories = tuple(dict.fromkeys(hit.entry.name for _, hit in counted))
+    evidence = tuple(_evidence(original, norm, hit, lvl) for lvl, hit in counted)
     return Assessment(level=level, categories=categories, evidence=evidence,
                       reason="; ".join(reasons))
 
