@@ -11,7 +11,8 @@ Rules (from ``../shared/research/risk_screening.md``; when in doubt, the higher 
    writing needs help for them.
 5. A method and a time or plan together with a hit of ``medium`` or more make it
    ``imminent``; with only a ``low`` hit (今晚去天台看星星) they change nothing. A method
-   already used (吞了一堆药, "took 30 pills") with any hit is ``imminent``.
+   already used (吞了一堆药, "took 30 pills") with a hit of ``medium`` or more, or with
+   any overdose or self-harm term, is ``imminent``: when in doubt, escalate.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ MAX_CHARS = 100_000
 NEGATION_REACH = 4  # characters between a negation and the term it negates
 NEWS_MARKERS = ("新闻", "报道", "电影", "小说", "电视剧", "动漫", "游戏里", "历史", "news", "movie",
                 "novel", "film", "show", "book", "article", "story", "game")
+ACTED_CATEGORIES = frozenset({"substance_overdose", "self_harm"})
 SIGNAL_NAMES = ("methods", "time_or_plan", "negation", "reported", "first_person", "acted")
 
 
@@ -153,7 +155,8 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit], signals: dict[str
         if signals["time_or_plan"] and risk >= Level.MEDIUM:
             level = Level.IMMINENT  # a real risk statement, a means and a when: act now
             reasons.append("method with a time or plan")
-        elif signals["acted"] and risk >= Level.LOW:
+        elif signals["acted"] and (risk >= Level.MEDIUM or any(
+                hit.entry.name in ACTED_CATEGORIES for hit in terms)):
             level = Level.IMMINENT  # it has been done (吞了一堆药, took 30 pills): emergency
             reasons.append("a method already used")
     counted = sorted(((lvl, hit) for hit, lvl in zip(terms, levels, strict=True)
