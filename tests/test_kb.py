@@ -78,3 +78,16 @@ def test_lint_passes_on_the_shipped_entries():
     done = subprocess.run([sys.executable, "-m", "bot.cli", "kb", "lint"], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stdout
+
+
+def test_paraphrases_find_the_right_law_and_article():
+    from pathlib import Path
+
+    from bot.kb_tools import evaluate, read_labelled
+
+    rows = read_labelled(Path(__file__).parent / "data" / "kb_paraphrases.yaml")
+    assert len(rows) >= 150
+    result = evaluate(KB, rows)
+    assert result["law_article_top3"] >= 0.90, result["misses"][:10]
+    assert result["law_article_top1"] >= 0.75, result["misses"][:10]
+    assert result["top3"] >= 0.85
