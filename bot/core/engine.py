@@ -1,13 +1,18 @@
-"""The conversation engine: ``Engine.step(conversation, inbound) -> StepResult``.
+"""The conversation engine: ``Engine.step(conversation, inbound, desk) -> StepResult``.
 
 Theory of operation (sans-I/O, like h11):
-- The caller loads the conversation (or None for a new one), hands it over with one inbound
-  event whose ``at`` is the time, stores the returned records in one transaction and only then
-  sends the returned messages. The engine reads no clock, no database and no channel.
-- Order of handling: an empty message re-shows the current state; a button payload must belong to
-  the current state (an old or forged one re-shows the state); ``/commands`` work in every state;
-  a button's label typed as text presses it; other text goes to the state's ``text`` options,
-  and when none matches the user gets a kind reply with the ways to get help, never a dead end.
+- The caller loads the conversation (or None for a new one) and what it knows of cases and
+  counselors for it (``desk``), hands them over with one inbound event whose ``at`` is the time,
+  stores the returned records in one transaction and only then sends the returned messages. The
+  engine reads no clock, no database and no channel.
+- Safety first: every typed message from someone who is not a counselor is screened before
+  anything else; ``high`` or ``imminent`` interrupts any state with the crisis flow and opens a
+  case; ``medium`` gets a supportive reply first. A flow cannot opt out.
+- Then, in order: counselors' commands and relay (``cases.desk``); a teen's message relayed while
+  a counselor holds their case; global ``/commands``; a button payload, which must belong to the
+  current state (an old or forged one re-shows the state); a button's label typed as text; the
+  state's ``text`` options; and free text that is none of these goes to the knowledge base
+  (without one, a kind reply with the ways to get help): never a dead end.
 - Global commands that leave the current flow (help, human, language, forget) remember where the
   user was in the ``_return`` slot, so ``@back`` brings them back.
 - Raises only on a bug; the runtime answers a failed step with ``apology()``.
