@@ -91,3 +91,20 @@ def test_paraphrases_find_the_right_law_and_article():
     assert result["law_article_top3"] >= 0.90, result["misses"][:10]
     assert result["law_article_top1"] >= 0.75, result["misses"][:10]
     assert result["top3"] >= 0.85
+
+
+@pytest.mark.skipif(KB is None, reason="the knowledge base has no entries")
+def test_any_unicode_free_text_with_the_knowledge_base_never_raises(engine):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.text(alphabet=st.characters(exclude_categories=()), max_size=300))
+    def check(text):
+        chat = Chat(engine)
+        chat.send("hi")
+        chat.press("teen")
+        replies = chat.send(text)
+        assert replies and all(r.text for r in replies)
+
+    check()
