@@ -252,3 +252,18 @@ async def test_a_restart_loses_nothing(desk, engine):
     assert await desk.deliveries() == {}  # and only once
     desk.tick(minutes=6)
     assert await desk.timers() == 1  # the service-level timer survived too
+
+
+async def test_a_revoked_counselor_loses_access_and_can_be_invited_again(desk):
+    await desk.counselor("c", alias="甲")
+    await desk.send("teen", "/human")
+    await desk.send("c", button="case:claim:1")
+    counselors = operations.list_counselors(desk.repo.engine)
+    assert operations.revoke(desk.repo.engine, counselors[0]["id"], desk.now) == 1
+    assert (await desk.case())["state"] == "queued"
+    replies = await desk.send("c", "/cases")
+    assert "/help" in replies[0].text  # the unknown-command answer: no longer a counselor
+    code, _ = operations.invite(desk.repo.engine, "legal", "乙", desk.now)
+    [welcome] = await desk.send("c", f"/counselor {code}")
+    assert "乙" in welcome.text
+    assert operations.list_counselors(desk.repo.engine)[0]["role"] == "legal"

@@ -211,7 +211,7 @@ class _Turn:
             self._say(self.flows.text("system.non_text"))
             self._show()
         elif command is not None and command.name == "counselor":
-            desk.sign_in(command)
+            desk.sign_in()
         elif counselor is not None:
             if not desk.counselor_step(command, inbound.button, text):
                 self._dispatch(text)

@@ -111,10 +111,6 @@ class Desk:
         self.turn.records.extend([transition, SaveCase(case=updated, expected_state=case.state)])
         return updated
 
-    def _alias(self, case: Case) -> str:
-        counselor = self.view.counselors.get(case.counselor_id or -1)
-        return counselor.alias if counselor else "?"
-
     # -- teens ---------------------------------------------------------------------------------
 
     def open_case(self, *, reason: str, skill: Role, risk: Level, categories: tuple[str, ...],
@@ -205,17 +201,21 @@ class Desk:
 
     # -- counselors ----------------------------------------------------------------------------
 
-    def sign_in(self, command: Command) -> None:
+    def sign_in(self) -> None:
+        """``/counselor CODE``: a valid unused code makes this user a counselor (again, for a
+        revoked one); anything else gets the unknown-command answer, revealing nothing."""
         self.view.require()
-        invite = self.view.invite
+        invite, known = self.view.invite, self.view.counselor
         if (invite is None or invite.used_at is not None or invite.expires_at <= self.turn.now
-                or self.view.counselor is not None):
-            self.turn.unknown_command()  # reveals nothing about codes
+                or (known is not None and known.active)):
+            self.turn.unknown_command()
             return
-        assert self.view.new_case_id is not None
-        counselor = Counselor(id=0, key=self.turn.key, role=invite.role, alias=invite.alias)
+        if known is None:
+            counselor = Counselor(id=0, key=self.turn.key, role=invite.role, alias=invite.alias)
+        else:
+            counselor = replace(known, role=invite.role, alias=invite.alias, active=True)
         self.turn.records.extend([UseInvite(invite_id=invite.id, at=self.turn.now),
-                                  SaveCounselor(counselor=counselor, new=True),
+                                  SaveCounselor(counselor=counselor, new=known is None),
                                   Audit(counselor_id=None, action="sign_in", case_id=None,
                                         detail=f"invite {invite.id} as {invite.role}",
                                         at=self.turn.now)])
