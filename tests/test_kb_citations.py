@@ -83,3 +83,27 @@ def test_every_legal_entry_cites_checked_terms():
     for entry in KB.knowledge.entries:
         if entry.topic == "law":
             assert entry.citations and all(c.terms for c in entry.citations), entry.id
+
+
+FLOW_CITATION = re.compile(r"《([^》]+)》第([零一二三四五六七八九十百千]+)条")
+
+
+def _from_chinese(numeral: str) -> int:
+    return next(n for n in range(1, 2000) if chinese_number(n) == numeral)
+
+
+@pytest.mark.skipif(not LAWS_DIR.is_dir(), reason=f"statute texts not found in {LAWS_DIR}")
+def test_articles_cited_in_the_flows_exist():
+    from tests.conftest import FLOWS_DIR
+
+    assert KB is not None
+    checked = 0
+    for path in FLOWS_DIR.glob("*.yaml"):
+        for law, numeral in FLOW_CITATION.findall(path.read_text(encoding="utf-8")):
+            assert law in KB.knowledge.laws, f"{path.name}: unknown law {law}"
+            files = [LAWS_DIR / name for name in KB.knowledge.laws[law].files]
+            assert files, f"{path.name}: {law} has no text to check against"
+            assert article_text(files, _from_chinese(numeral)) is not None, (
+                f"{path.name}: {law} has no article {numeral}")
+            checked += 1
+    assert checked >= 20
