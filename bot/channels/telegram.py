@@ -223,8 +223,8 @@ class TelegramChannel:
         sent = await self.send(address, message)
         if self.team_chat is not None and any(b.payload.startswith("case:claim:")
                                               for b in message.buttons):
-            # case notifications also go to the counselors' group; duplicates of one case are
-            # harmless there (a claim is decided once, by the database)
+            # a case notification also goes to the counselors' group, once per case although
+            # every on-duty counselor gets their own copy; its Claim button works the same
             await self._team_notice(message)
         return sent
 
