@@ -123,6 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_DATA
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`| head`): not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 async def _chat(args: argparse.Namespace) -> int:
