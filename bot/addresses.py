@@ -8,10 +8,11 @@ into ``<data dir>/address.key`` (mode 0600).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
+
+from bot.keyfile import read_or_create
 
 
 class AddressBox:
@@ -32,17 +33,4 @@ class AddressBox:
 def load_key(env_value: str | None, data_dir: Path) -> bytes:
     if env_value:
         return env_value.encode()
-    path = data_dir / "address.key"
-    try:
-        return path.read_bytes().strip()
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = Fernet.generate_key()
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(key)
-    return key
+    return read_or_create(data_dir / "address.key", Fernet.generate_key)

@@ -21,6 +21,7 @@ from pathlib import Path
 import flows
 import knowledge
 from bot.addresses import load_key
+from bot.keyfile import read_or_create
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,17 +65,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
 
 def _local_secret(path: Path) -> bytes:
-    """The pseudonym key kept on this machine; made on first run, readable by its owner only."""
-    try:
-        return path.read_bytes().strip()
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_hex(32).encode()
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first: use theirs
-        return path.read_bytes().strip()
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(value)
-    return value
+    """The pseudonym key kept on this machine."""
+    return read_or_create(path, lambda: secrets.token_hex(32).encode())

@@ -2,6 +2,7 @@
 in-process fake Bot API server, with a real SQLite database."""
 
 import asyncio
+import contextlib
 import json
 
 import httpx
@@ -17,24 +18,33 @@ from tests.fake_bot_api import TOKEN, Failure, FakeBotApi
 TEEN, TEEN2, COUNSELOR = 1001, 1002, 2001
 
 
-@pytest.fixture
-async def telegram(tmp_path):
+@contextlib.asynccontextmanager
+async def running(tmp_path, **options):
+    """Qingxin polling a fresh fake Bot API server, with its own data folder."""
     api = FakeBotApi()
     base = await api.start()
     app = build_app(load_settings({"QINGXIN_DATA_DIR": str(tmp_path)}))
-    application, channel = build_application(app, TOKEN, base)
+    application, channel = build_application(app, TOKEN, base, **options)
     await application.initialize()
     await channel.post_init(application)
     await application.start()
     await application.updater.start_polling(poll_interval=0.0, timeout=1,
                                             allowed_updates=Update.ALL_TYPES)
-    yield api, app
-    await application.updater.stop()
-    await application.stop()
-    await channel.post_stop(application)
-    await application.shutdown()
-    await app.close()
-    await api.stop()
+    try:
+        yield api, app
+    finally:
+        await application.updater.stop()
+        await application.stop()
+        await channel.post_stop(application)
+        await application.shutdown()
+        await app.close()
+        await api.stop()
+
+
+@pytest.fixture
+async def telegram(tmp_path):
+    async with running(tmp_path) as both:
+        yield both
 
 
 def buttons(sent):
@@ -247,15 +257,7 @@ async def test_a_rejected_or_missing_token_is_one_clear_line(tmp_path):
 
 async def test_counselors_group_chat_gets_notifications_and_its_claim_buttons_work(tmp_path):
     team = -100500
-    api = FakeBotApi()
-    base = await api.start()
-    app = build_app(load_settings({"QINGXIN_DATA_DIR": str(tmp_path)}))
-    application, channel = build_application(app, TOKEN, base, team_chat=team)
-    await application.initialize()
-    await channel.post_init(application)
-    await application.start()
-    await application.updater.start_polling(poll_interval=0.0, timeout=1)
-    try:
+    async with running(tmp_path, team_chat=team) as (api, app):
         code, _ = operations.invite(app.repository.engine, "psych", "阿青", app.clock())
         api.message(COUNSELOR, f"/counselor {code}")
         api.message(COUNSELOR, "/duty on")
@@ -272,10 +274,3 @@ async def test_counselors_group_chat_gets_notifications_and_its_claim_buttons_wo
         assert any("#1" in s.text and ("你接了" in s.text or "You have case" in s.text)
                    for s in claimed)
         assert len(api.to(team)) == 1
-    finally:
-        await application.updater.stop()
-        await application.stop()
-        await channel.post_stop(application)
-        await application.shutdown()
-        await app.close()
-        await api.stop()
