@@ -14,8 +14,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from bot.core.datafile import DataError, DataIssue, Positions, load_yaml
+from bot.core.flow_schema import Text, Words
 
-Words = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 EntryId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")]
 ANSWER_LIMIT = 650  # characters; "about 600" with room for the closing line
 TOPICS = ("law", "bullying", "feelings", "parenting", "online_safety")
@@ -23,14 +23,6 @@ TOPICS = ("law", "bullying", "feelings", "parenting", "online_safety")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Localized(_Strict):
-    zh: Words
-    en: Words
-
-    def get(self, lang: str) -> str:
-        return self.en if lang == "en" else self.zh
 
 
 class Questions(_Strict):
@@ -58,9 +50,9 @@ class Entry(_Strict):
     id: EntryId
     audience: Literal["teen", "parent", "both"]
     topic: Literal[TOPICS]  # type: ignore[valid-type]
-    title: Localized
+    title: Text
     questions: Questions
-    answer: Localized
+    answer: Text
     citations: tuple[Citation, ...] = ()
 
 
