@@ -145,6 +145,8 @@ class _Turn:
     supported: bool = False  # a supportive reply for a medium-risk message was already given
     records: list[object] = field(default_factory=list)  # the desk's records (cases, outbox)
     replies: list[tuple[str, tuple[Button, ...]]] = field(default_factory=list)
+    text: str = ""  # the message, cleaned (also what the desk quotes)
+    command: Command | None = None  # the message read as a /command, parsed once
 
     @property
     def flows(self) -> FlowSet:
@@ -164,9 +166,6 @@ class _Turn:
     def lang(self) -> str:
         return self.scratch.lang
 
-    @property
-    def text(self) -> str:
-        return clean(self.inbound.text or "")
 
     @property
     def slots(self) -> dict[str, str]:
@@ -184,7 +183,9 @@ class _Turn:
 
     def run(self) -> StepResult:
         inbound, text = self.inbound, clean(self.inbound.text or "")
-        words = "" if parse_command(text) else text  # "/start" says nothing about language
+        self.text = text
+        self.command = command = parse_command(text) if inbound.button is None else None
+        words = "" if command else text  # "/start" says nothing about language
         conversation = self.stored or self._new_conversation(words)
         self.flow, self.state = conversation.flow, conversation.state
         self.scratch = Scratch(slots=dict(conversation.slots), lang=conversation.lang,
@@ -200,7 +201,6 @@ class _Turn:
         if counselor is None and screener is not None and text and inbound.button is None:
             self.assessment = screener.assess(text)
             self.risk = track(self.scratch.slots, self.assessment.level, inbound.at)
-        command = parse_command(text) if inbound.button is None else None
         if inbound.signal == "blocked":
             self.records.append(SetActive(key=inbound.key, active=False))
             desk.user_unreachable()
@@ -268,7 +268,7 @@ class _Turn:
     # -- dispatch ------------------------------------------------------------------------------
 
     def _dispatch(self, text: str) -> None:
-        command = parse_command(text) if self.inbound.button is None else None
+        command = self.command
         if command is not None:
             self._command(command)
         elif self.stored is None:
@@ -465,7 +465,7 @@ class _Turn:
         elif inbound.edited:
             kind, body = "edited", text
         else:
-            kind, body = ("command" if parse_command(text) else "text"), text
+            kind, body = ("command" if self.command else "text"), text
         records: list[Record] = [
             SaveConversation(conversation=after),
             LogMessage(key=inbound.key, direction=Direction.IN, kind=kind, body=body,

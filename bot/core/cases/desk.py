@@ -75,6 +75,10 @@ def _fill(text: Text, lang: str, values: Mapping[str, object]) -> str:
     return body
 
 
+def claim_button(case: Case) -> Button:
+    return Button(label=f"✋ #{case.id}", payload=f"case:claim:{case.id}")
+
+
 def _minutes(delta: timedelta) -> str:
     return f"{max(0, int(delta.total_seconds() // 60))} min"
 
@@ -158,12 +162,17 @@ class Desk:
             if not counselor.can_take(case) and not (reminder and counselor.role == "supervisor"):
                 continue
             count += 1
-            self._send(counselor.key, self.counselor_lang, "sla_reminder" if reminder else
-                       "notify", (Button(label=f"✋ #{case.id}", payload=f"case:claim:{case.id}"),),
-                       case=case.id, risk=case.risk, categories=", ".join(case.categories) or "-",
-                       role=case.user_role, language=case.lang,
-                       waiting=_minutes(self.turn.now - case.opened_at), recent=lines)
+            self._send(counselor.key, self.counselor_lang,
+                       "sla_reminder" if reminder else "notify", (claim_button(case),),
+                       **self._case_values(case, lines))
         return count
+
+    def _case_values(self, case: Case, recent: str) -> dict[str, object]:
+        """What a case notification shows: never who the person is."""
+        return {"case": case.id, "risk": case.risk,
+                "categories": ", ".join(case.categories) or "-", "role": case.user_role,
+                "language": case.lang, "waiting": _minutes(self.turn.now - case.opened_at),
+                "recent": recent}
 
     def teen_step(self, text: str, is_command: bool) -> bool:
         """Relay a teen's message while a counselor holds the case; True when handled."""
@@ -283,10 +292,7 @@ class Desk:
         self._say("duty_off", count=released)
 
     def _offer(self, counselor: Counselor, case: Case) -> None:
-        self._say("notify", (Button(label=f"✋ #{case.id}", payload=f"case:claim:{case.id}"),),
-                  case=case.id, risk=case.risk, categories=", ".join(case.categories) or "-",
-                  role=case.user_role, language=case.lang,
-                  waiting=_minutes(self.turn.now - case.opened_at), recent="-")
+        self._say("notify", (claim_button(case),), **self._case_values(case, "-"))
 
     def _cmd_cases(self, counselor: Counselor, args: str) -> None:
         held = [c for c in self.view.held if c.state in OPEN_STATES]
@@ -294,8 +300,7 @@ class Desk:
         lines = [f"#{c.id} {c.state} {c.risk} {', '.join(c.categories) or '-'}" for c in held]
         queue = [f"#{c.id} {c.risk} {c.skill} {_minutes(self.turn.now - c.opened_at)}"
                  for c in waiting]
-        buttons = tuple(Button(label=f"✋ #{c.id}", payload=f"case:claim:{c.id}")
-                        for c in waiting[:8])
+        buttons = tuple(claim_button(c) for c in waiting[:8])
         self._say("cases_list", buttons, held="\n".join(lines) or "-",
                   queue="\n".join(queue) or "-")
         self._audit(counselor, "list_cases", None)
