@@ -11,7 +11,8 @@ def test_disguises_are_undone():
         "我想自 杀": "我想自杀", "我想自.杀": "我想自杀", "自*杀": "自杀", "自\u200b杀": "自杀",
         "我、要、紫、砂": "我要紫砂", "我覺得很難過": "我觉得很难过", "ＫＩＬＬ": "kill",
         "k!ll mys3lf": "kill myself", "I want to k.i.l.l myself": "i want to kill myself",
-        "S-U-I-C-I-D-E": "suicide", "killllll": "kill", "4buse": "abuse",
+        "S-U-I-C-I-D-E": "suicide", "k-i-l-l m-y-s-e-l-f": "kill myself",
+        "killllll": "kill", "4buse": "abuse",
         "不\u200d想\u200b活了": "不想活了", "\u202eevil": "evil",
     }
     for raw, expected in cases.items():

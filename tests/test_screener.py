@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from bot.core.datafile import DataError
 from bot.core.risk.lexicon import Level, load_lexicon
+from bot.core.risk.screener import Screener
 from bot.risk_tools import evaluate, read_labelled
 from bot.settings import lexicon_dir
 
@@ -131,3 +132,35 @@ def test_disclosures_that_need_a_person_are_high(screener, message):
                                      "今天晚上要吃感冒药", "I have to take my pills tonight"])
 def test_a_method_and_a_time_alone_are_not_a_crisis(screener, message):
     assert screener.assess(message).level < Level.HIGH
+
+
+def test_words_that_mean_risk_together_are_found_apart_and_in_any_order(tmp_path):
+    (tmp_path / "suicide.yaml").write_text(
+        "category: suicide\nterms:\n  - term: 自杀\n    lang: zh\n    level: high\n"
+        "combos:\n  - combo: stockpiling\n    lang: zh\n    level: high\n    within: 10\n"
+        "    parts: [[攒, 存起来], [药, 安眠药]]\n", encoding="utf-8")
+    screener = Screener(load_lexicon(tmp_path))
+    for text in ("我把药都攒起来了", "我攒了好多安眠药", "安眠药我一直偷偷存起来"):
+        result = screener.assess(text)
+        assert result.level == Level.HIGH and result.evidence[0].term == "stockpiling", text
+    far_apart = "我在攒钱买一辆新的自行车，周末去看看，还要去药店"
+    assert screener.assess(far_apart).level == Level.NONE
+
+
+def test_a_combination_with_one_part_names_its_line(tmp_path):
+    (tmp_path / "suicide.yaml").write_text(
+        "category: suicide\nterms:\n  - term: 自杀\n    lang: zh\n    level: high\n"
+        "combos:\n  - combo: lonely\n    lang: zh\n    level: high\n    parts: [[攒]]\n",
+        encoding="utf-8")
+    with pytest.raises(DataError) as caught:
+        load_lexicon(tmp_path)
+    assert str(caught.value).startswith(f"{tmp_path / 'suicide.yaml'}:10:")
+
+
+@pytest.mark.parametrize("message", [
+    "我朋友发消息说谢谢你一直陪着我，然后就一直不回了",
+    "吃多少颗安眠药会死", "如果我消失了，大家会不会更轻松", "刀放在枕头下面了",
+    "i want to k.i.l.l m.y.s.e.l.f", "i've been saving up my pills for a while",
+])
+def test_indirect_signs_of_danger_are_high(screener, message):
+    assert screener.assess(message).level >= Level.HIGH

@@ -53,9 +53,22 @@ class TermSpec(_Strict):
     note: str | None = None
 
 
+class ComboSpec(_Strict):
+    """Words that mean risk only together, near each other, in any order (攒 ... 药 ...,
+    "how many" ... "to die"): each part is a list of alternatives."""
+
+    combo: Words  # the plain description, for the reason
+    lang: Literal["zh", "en"]
+    level: Literal["low", "medium", "high", "imminent"]
+    parts: tuple[tuple[Words, ...], ...] = Field(min_length=2, max_length=4)
+    within: int = Field(default=16, ge=2, le=80)  # characters from the first part to the last
+    note: str | None = None
+
+
 class CategoryFile(_Strict):
     category: Literal[CATEGORIES]  # type: ignore[valid-type]
     terms: tuple[TermSpec, ...] = Field(min_length=1)
+    combos: tuple[ComboSpec, ...] = ()
 
 
 class ByLang(_Strict):
@@ -76,14 +89,27 @@ class BenignFile(_Strict):
     phrases: ByLang
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Combo:
+    """A compiled ``ComboSpec``: it matches when every part is found within ``within``."""
+
+    name: str  # category
+    level: Level
+    term: str
+    parts: int
+    within: int
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """What a matched key means: a risk term, a signal, or a benign phrase."""
 
-    kind: Literal["term", "signal", "benign"]
+    kind: Literal["term", "signal", "benign", "part"]
     name: str  # category, signal name, or "benign"
     level: Level
     term: str  # the plain form, for the reason
+    combo: Combo | None = None  # for a part: the combination it belongs to
+    part: int = 0  # for a part: which one
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +192,19 @@ def _add_terms(parsed: CategoryFile, positions: Positions, entries: dict[str, li
                 continue  # a spelling that normalises to a term already here adds nothing
             mine.add(key)
             entries.setdefault(key, []).append(Entry("term", parsed.category, level, spec.term))
+    for i, combo_spec in enumerate(parsed.combos):
+        combo = Combo(name=parsed.category, level=Level.parse(combo_spec.level),
+                      term=combo_spec.combo, parts=len(combo_spec.parts),
+                      within=combo_spec.within)
+        for j, alternatives in enumerate(combo_spec.parts):
+            keys: set[str] = set()
+            for k, word in enumerate(alternatives):
+                key = _key(word, positions, ("combos", i, "parts", j, k), issues)
+                if key is None or key in keys:
+                    continue
+                keys.add(key)
+                entries.setdefault(key, []).append(
+                    Entry("part", parsed.category, combo.level, combo.term, combo, j))
 
 
 def _add_words(words: ByLang, where: tuple, kind: Literal["signal", "benign"], name: str,

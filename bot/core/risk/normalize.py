@@ -136,7 +136,17 @@ def _joins(chars: str, start: int, end: int) -> bool:
     before, after = chars[start - 1], chars[end]
     if _is_han(before) and _is_han(after):
         return True
-    return _single_letter(chars, start - 1) and _single_letter(chars, end)
+    if not (_single_letter(chars, start - 1) and _single_letter(chars, end)):
+        return False
+    # a space between two dotted words (k.i.l.l m.y.s.e.l.f) still parts them
+    spaced = chars[start:end].isspace()
+    return not (spaced and (_marked(chars, start - 2) or _marked(chars, end + 1)))
+
+
+def _marked(chars: str, index: int) -> bool:
+    """A separator other than a space at ``index``."""
+    return 0 <= index < len(chars) and not chars[index].isspace() and (
+        chars[index] in _SEPARATOR_CHARS)
 
 
 def _single_letter(chars: str, index: int) -> bool:

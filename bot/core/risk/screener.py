@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.core.risk.lexicon import Entry, Level, Lexicon
+from bot.core.risk.lexicon import Combo, Entry, Level, Lexicon
 from bot.core.risk.normalize import Normalized, normalize
 
 MAX_CHARS = 100_000
@@ -97,6 +97,7 @@ class Screener:
         benign: list[tuple[int, int]] = []
         signals: dict[str, list[_Hit]] = {name: [] for name in SIGNAL_NAMES}
         found: list[_Hit] = []
+        parts: list[_Hit] = []
         for end, (key, entries, edges) in self.lexicon.automaton.iter(text):
             start, stop = end - len(key) + 1, end + 1
             if edges and not _bounded(text, start, stop):
@@ -106,8 +107,12 @@ class Screener:
                     found.append(_Hit(start, stop, entry))
                 elif entry.kind == "signal":
                     signals[entry.name].append(_Hit(start, stop, entry))
+                elif entry.kind == "part":
+                    parts.append(_Hit(start, stop, entry))
                 else:
                     benign.append((start, stop))
+        if parts:
+            found.extend(_combined(parts))
         if not found:
             return NO_RISK
         terms = [h for h in found if not any(s <= h.start and h.end <= e for s, e in benign)]
@@ -115,6 +120,28 @@ class Screener:
         if not terms:
             return NO_RISK
         return _judge(original, norm, terms, signals, text)
+
+
+def _combined(parts: list[_Hit]) -> list[_Hit]:
+    """One hit for each combination whose parts all lie within its reach, in any order; the hit
+    spans from the first part to the last."""
+    by_combo: dict[Combo, list[_Hit]] = {}
+    for hit in parts:
+        by_combo.setdefault(hit.entry.combo, []).append(hit)  # type: ignore[arg-type]
+    hits = []
+    for combo, found in by_combo.items():
+        if len({hit.entry.part for hit in found}) < combo.parts:
+            continue
+        found.sort(key=lambda hit: hit.start)
+        for anchor in found:
+            window = [hit for hit in found
+                      if anchor.start <= hit.start and hit.end - anchor.start <= combo.within]
+            if len({hit.entry.part for hit in window}) == combo.parts:
+                end = max(hit.end for hit in window)
+                entry = Entry("term", combo.name, combo.level, combo.term)
+                hits.append(_Hit(anchor.start, end, entry))
+                break
+    return hits
 
 
 def _longest(terms: list[_Hit]) -> list[_Hit]:
