@@ -4,13 +4,16 @@
 
 Whole-process rate over MESSAGES messages of about 40 characters (start-up included), start-up
 alone (empty input), and the same with the lexicon repeated to 10x its size, to show that
-matching cost follows message length, not lexicon size.
+matching cost follows message length, not lexicon size. Each is run with the default worker
+processes (one a CPU) and with ``--jobs 1`` (one process).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import os
 import random
 import subprocess
 import sys
@@ -58,17 +61,20 @@ def main() -> None:
         startup = min(timed(COMMAND, empty)[0] for _ in range(3))
         results = {"messages": args.messages, "mean_chars": chars / args.messages,
                    "startup_s": startup}
-        for repeat in (1, 10):
-            elapsed, lines = timed([*COMMAND, "--lexicon-repeat", str(repeat)], data)
+        for repeat, jobs in itertools.product((1, 10), ("default", "1")):
+            options = ["--lexicon-repeat", str(repeat)] + (["--jobs", jobs] if jobs != "default"
+                                                            else [])
+            elapsed, lines = timed([*COMMAND, *options], data)
             assert lines == args.messages, (lines, args.messages)
-            results[f"lexicon_x{repeat}"] = {"seconds": elapsed,
-                                             "messages_per_s": args.messages / elapsed}
+            results[f"lexicon_x{repeat}_jobs_{jobs}"] = {
+                "seconds": elapsed, "messages_per_s": args.messages / elapsed}
     print(json.dumps(results, indent=2))
     print(f"\nstart-up: {startup:.2f} s; {args.messages:,} messages of "
           f"{results['mean_chars']:.0f} chars on average:")
-    for repeat in (1, 10):
-        rate = results[f"lexicon_x{repeat}"]["messages_per_s"]
-        print(f"  lexicon x{repeat}: {rate:,.0f} messages/s for the whole process")
+    for repeat, jobs in itertools.product((1, 10), ("default", "1")):
+        rate = results[f"lexicon_x{repeat}_jobs_{jobs}"]["messages_per_s"]
+        label = f"{os.cpu_count()} processes" if jobs == "default" else "one process"
+        print(f"  lexicon x{repeat:<2} {label:>12}: {rate:,.0f} messages/s, whole process")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -38,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     screen.add_argument("--jsonl", action="store_true", help='stdin lines are {"text": ...}')
     screen.add_argument("--lexicon-repeat", type=int, default=1, metavar="N",
                         help="load every lexicon key N times (to measure cost against size)")
+    screen.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                        help="processes screening piped input side by side (default: one a CPU)")
 
     evaluation = commands.add_parser("eval", help="measure against labelled data")
     eval_commands = evaluation.add_subparsers(dest="eval_command", required=True)
@@ -106,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return _run_telegram(args)
         if args.command == "screen":
-            return _screen(args.jsonl, args.lexicon_repeat)
+            return _screen(args.jsonl, args.lexicon_repeat, args.jobs)
         if args.command == "eval" and args.eval_command == "kb":
             return _eval_kb(args.file, args.json)
         if args.command == "eval":
@@ -203,10 +206,11 @@ def _run_telegram(args: argparse.Namespace) -> int:
     return 0
 
 
-def _screen(jsonl: bool, repeat: int) -> int:
+def _screen(jsonl: bool, repeat: int, jobs: int) -> int:
     from bot.risk_tools import build_screener, screen_stream
 
-    return screen_stream(build_screener(repeat), sys.stdin, sys.stdout, sys.stderr, jsonl)
+    return screen_stream(build_screener(repeat), sys.stdin, sys.stdout, sys.stderr, jsonl,
+                         jobs)
 
 
 def _eval_screening(path: Path, as_json: bool) -> int:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
+import multiprocessing
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -21,20 +24,66 @@ def build_screener(repeat: int = 1) -> Screener:
     return Screener(load_lexicon(lexicon_dir(), repeat=repeat))
 
 
+CHUNK_LINES = 2_000  # lines a worker screens at a time when the input is piped
+
+
 def screen_stream(screener: Screener, stdin: TextIO, stdout: TextIO, stderr: TextIO,
-                  jsonl: bool) -> int:
-    """One JSON assessment per input line; bad JSON lines get an error on stderr and ``null``."""
-    write = stdout.write
-    for text in read_texts(stdin, stderr, jsonl):
+                  jsonl: bool, jobs: int = 1) -> int:
+    """One JSON assessment per input line; bad JSON lines get an error on stderr and ``null``.
+
+    Typed input is answered line by line. Piped input is read in blocks of ``CHUNK_LINES``
+    that ``jobs`` forked processes screen side by side; answers keep the input's order."""
+    if jobs <= 1 or stdin.isatty() or "fork" not in multiprocessing.get_all_start_methods():
+        for first_line, lines in _blocks(stdin, 1 if stdin.isatty() else CHUNK_LINES):
+            _write(_screen_block(screener, jsonl, first_line, lines), stdout, stderr)
+        return 0
+    global _FORKED
+    _FORKED = (screener, jsonl)  # inherited by the forked workers, never pickled
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        for result in pool.imap(_screen_forked, _blocks(stdin, CHUNK_LINES)):
+            _write(result, stdout, stderr)
+    return 0
+
+
+_FORKED: tuple[Screener, bool] | None = None
+
+
+def _screen_forked(block: tuple[int, list[str]]) -> tuple[str, str]:
+    assert _FORKED is not None
+    return _screen_block(*_FORKED, *block)
+
+
+def _blocks(stdin: TextIO, size: int) -> Iterator[tuple[int, list[str]]]:
+    """(number of the first line, lines) for each block of ``size`` lines."""
+    first_line = 1
+    while lines := list(itertools.islice(stdin, size)):
+        yield first_line, lines
+        first_line += len(lines)
+
+
+def _screen_block(screener: Screener, jsonl: bool, first_line: int,
+                  lines: list[str]) -> tuple[str, str]:
+    """The answers to ``lines`` and any error messages, as two strings."""
+    answers: list[str] = []
+    errors = io.StringIO()
+    for text in read_texts(lines, errors, jsonl, first_line):
         if text is None:
-            write("null\n")
+            answers.append("null\n")
             continue
         result = screener.assess(text)
-        write(json.dumps({"level": result.level.label, "categories": list(result.categories),
-                          "evidence": [e.quote for e in result.evidence]},
-                         ensure_ascii=False) + "\n")
+        answers.append(json.dumps({"level": result.level.label,
+                                   "categories": list(result.categories),
+                                   "evidence": [e.quote for e in result.evidence]},
+                                  ensure_ascii=False) + "\n")
+    return "".join(answers), errors.getvalue()
+
+
+def _write(result: tuple[str, str], stdout: TextIO, stderr: TextIO) -> None:
+    answers, errors = result
+    if errors:
+        stderr.write(errors)
+    stdout.write(answers)
     stdout.flush()
-    return 0
 
 
 def read_labelled(path: Path) -> list[dict[str, Any]]:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TextIO
 
 
-def read_texts(stdin: TextIO, stderr: TextIO, jsonl: bool) -> Iterator[str | None]:
+def read_texts(stdin: Iterable[str], stderr: TextIO, jsonl: bool,
+               first_line: int = 1) -> Iterator[str | None]:
     """Each line's text; None for a malformed JSON line, after saying why on stderr with its
     line number (the caller writes ``null`` for it, so outputs stay line for line)."""
-    for number, raw in enumerate(stdin, start=1):
+    for number, raw in enumerate(stdin, start=first_line):
         text = raw.rstrip("\n")
         if not jsonl:
             yield text

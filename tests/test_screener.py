@@ -107,6 +107,22 @@ def test_screen_command_jsonl():
     assert out[3] is None and "stdin line 4" in done.stderr
 
 
+def test_screening_in_parallel_keeps_every_answer_in_order():
+    texts = ["我想紫砂", "笑死我了", "hello", "I want to kill myself"] * 1_300  # several blocks
+    lines = [json.dumps({"text": t}, ensure_ascii=False) for t in texts]
+    lines[4_321] = "not json"
+    command = [sys.executable, "-m", "bot.cli", "screen", "--jsonl", "--jobs"]
+    one, two = (subprocess.run([*command, jobs], input="\n".join(lines) + "\n",
+                               capture_output=True, text=True, timeout=120)
+                for jobs in ("1", "2"))
+    assert one.returncode == two.returncode == 0
+    assert one.stdout == two.stdout and one.stderr == two.stderr
+    answers = two.stdout.splitlines()
+    assert len(answers) == len(lines) and answers[4_321] == "null"
+    assert "stdin line 4322" in two.stderr
+    assert json.loads(answers[5_199])["level"] in ("high", "imminent")
+
+
 def test_eval_command_reports_the_figures():
     done = subprocess.run([sys.executable, "-m", "bot.cli", "eval", "screening", str(DEV_SET)],
                           capture_output=True, text=True, timeout=120)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 import ahocorasick
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -27,13 +27,14 @@ class Level(IntEnum):
 
     @property
     def label(self) -> str:
-        return self.name.lower()
+        return _LABELS[self]
 
     @classmethod
     def parse(cls, name: str) -> Level:
         return cls[name.upper()]
 
 
+_LABELS = tuple(level.name.lower() for level in Level)
 CATEGORIES = ("suicide", "self_harm", "physical_abuse", "sexual_abuse", "neglect",
               "severe_bullying", "threats_received", "violence_to_others", "running_away",
               "substance_overdose", "distress")
@@ -112,6 +113,17 @@ class Entry:
     part: int = 0  # for a part: which one
 
 
+class Found(NamedTuple):
+    """What the automaton holds for one key, sorted by kind so matching does no sorting."""
+
+    length: int
+    edges: bool  # an English key: it must stand as a word
+    terms: tuple[Entry, ...]
+    signals: tuple[Entry, ...]
+    benign: tuple[Entry, ...]
+    parts: tuple[Entry, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Lexicon:
     automaton: ahocorasick.Automaton
@@ -160,9 +172,11 @@ def load_lexicon(directory: Path, repeat: int = 1) -> Lexicon:
         # English keys count only as whole words: say so once here, not per match
         edges = (key[0].isascii() and key[0].isalnum()) or (key[-1].isascii()
                                                              and key[-1].isalnum())
-        automaton.add_word(key, (key, tuple(values), edges))
+        found = Found(len(key), edges, *(tuple(v for v in values if v.kind == kind)
+                                         for kind in ("term", "signal", "benign", "part")))
+        automaton.add_word(key, found)
         for copy in range(1, repeat):
-            automaton.add_word(f"{key}\x00{copy}", (key, tuple(values), edges))
+            automaton.add_word(f"{key}\x00{copy}", found)
     automaton.make_automaton()
     return Lexicon(automaton=automaton, size=len(entries) * repeat)
 

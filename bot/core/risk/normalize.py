@@ -40,7 +40,14 @@ _INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u0300-\u036f\u0483-\
                         "\ufff0-\ufffb\U000e0000-\U000e0fff\U000f0000-\U0010ffff]")
 _SEPARATOR_CHARS = (" \t\r\n.,;:!?*~_-+=/\\|·•、。，；：！？…—～'\"`^#&%()[]{}<>"
                     "《》「」『』【】〔〕（）")
-_SEPARATOR_RUN = re.compile("[" + re.escape(_SEPARATOR_CHARS) + r"\s]+")
+_SEPARATOR = "[" + re.escape(_SEPARATOR_CHARS) + r"\s]"
+_HAN = "[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0010ffff]"
+# Only the separator runs that may change (the rest are left alone without a Python step):
+# at an edge, two or more, between Chinese characters, between single letters, or a line break.
+_SEPARATOR_RUN = re.compile(
+    f"(?P<edge>^{_SEPARATOR}+|{_SEPARATOR}+$)|(?P<long>{_SEPARATOR}{{2,}})"
+    f"|(?P<han>(?<={_HAN}){_SEPARATOR}(?={_HAN}))"
+    f"|(?P<letter>(?<=(?<![a-z])[a-z]){_SEPARATOR}(?=[a-z](?![a-z])))|(?P<space>[^\\S ])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,36 +118,40 @@ def _squeeze(chars: str, origin: list[int]) -> tuple[str, list[int]]:
     parts: list[str] = []
     where: list[int] = []
     position = 0
-    count = len(chars)
     for match in _SEPARATOR_RUN.finditer(chars):
         start, end = match.span()
-        run = match.group(0)
-        edge = start == 0 or end == count
-        joins = not edge and _joins(chars, start, end)
-        if run == " " and not edge and not joins:
-            continue  # one space between words stays as it is: nothing to cut
+        kind = match.lastgroup
+        if kind == "letter" and chars[start] == " " and (
+                _marked(chars, start - 2) or _marked(chars, end + 1)):
+            continue  # a space between two dotted words (k.i.l.l m.y.s.e.l.f) parts them
+        if kind == "long" and not _joins(chars, start, end):
+            run = match.group(0)
+            kept = " " if any(c.isspace() for c in run) else run[0]
+        elif kind == "space":
+            kept = " "
+        else:
+            kept = ""  # leading or trailing separators, or a word in disguise
         parts.append(chars[position:start])
         where.extend(origin[position:start])
         position = end
-        if edge or joins:
-            continue  # leading or trailing separators, or a word in disguise
-        parts.append(" " if any(c.isspace() for c in run) else run[0])
-        where.append(origin[start])
+        if kept:
+            parts.append(kept)
+            where.append(origin[start])
+    if not parts:
+        return chars, origin
     parts.append(chars[position:])
     where.extend(origin[position:])
     return "".join(parts), where
 
 
 def _joins(chars: str, start: int, end: int) -> bool:
-    """Separators between two Chinese characters, or between single letters (k.i.l.l)."""
-    before, after = chars[start - 1], chars[end]
-    if _is_han(before) and _is_han(after):
+    """A run of separators between two Chinese characters, or between single letters."""
+    if _is_han(chars[start - 1]) and _is_han(chars[end]):
         return True
     if not (_single_letter(chars, start - 1) and _single_letter(chars, end)):
         return False
-    # a space between two dotted words (k.i.l.l m.y.s.e.l.f) still parts them
-    spaced = chars[start:end].isspace()
-    return not (spaced and (_marked(chars, start - 2) or _marked(chars, end + 1)))
+    return not (chars[start:end].isspace() and (
+        _marked(chars, start - 2) or _marked(chars, end + 1)))
 
 
 def _marked(chars: str, index: int) -> bool:

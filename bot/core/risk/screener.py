@@ -65,17 +65,14 @@ class _Hit:
     entry: Entry
 
 
+_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
 def _bounded(text: str, start: int, end: int) -> bool:
     """English keys must stand as words; Chinese ones may sit anywhere."""
-    if text[start].isascii() and text[start].isalnum() and start > 0:
-        before = text[start - 1]
-        if before.isascii() and before.isalnum():
-            return False
-    if text[end - 1].isascii() and text[end - 1].isalnum() and end < len(text):
-        after = text[end]
-        if after.isascii() and after.isalnum():
-            return False
-    return True
+    if start > 0 and text[start] in _WORD and text[start - 1] in _WORD:
+        return False
+    return not (end < len(text) and text[end - 1] in _WORD and text[end] in _WORD)
 
 
 class Screener:
@@ -94,29 +91,33 @@ class Screener:
         text = norm.text
         if not text:
             return NO_RISK
+        matches = list(self.lexicon.automaton.iter(text))
+        if not any(found.terms or found.parts for _, found in matches):
+            return NO_RISK  # the common case: signals or idioms alone are nothing
         benign: list[tuple[int, int]] = []
         signals: dict[str, list[_Hit]] = {name: [] for name in SIGNAL_NAMES}
-        found: list[_Hit] = []
+        found_terms: list[_Hit] = []
         parts: list[_Hit] = []
-        for end, (key, entries, edges) in self.lexicon.automaton.iter(text):
-            start, stop = end - len(key) + 1, end + 1
+        for end, (length, edges, terms_here, signals_here, benign_here, parts_here) in matches:
+            start, stop = end - length + 1, end + 1
             if edges and not _bounded(text, start, stop):
                 continue
-            for entry in entries:
-                if entry.kind == "term":
-                    found.append(_Hit(start, stop, entry))
-                elif entry.kind == "signal":
-                    signals[entry.name].append(_Hit(start, stop, entry))
-                elif entry.kind == "part":
-                    parts.append(_Hit(start, stop, entry))
-                else:
-                    benign.append((start, stop))
+            if terms_here:
+                found_terms.extend(_Hit(start, stop, entry) for entry in terms_here)
+            if parts_here:
+                parts.extend(_Hit(start, stop, entry) for entry in parts_here)
+            if benign_here:
+                benign.append((start, stop))
+            for entry in signals_here:
+                signals[entry.name].append(_Hit(start, stop, entry))
         if parts:
-            found.extend(_combined(parts))
-        if not found:
+            found_terms.extend(_combined(parts))
+        if not found_terms:
             return NO_RISK
-        terms = [h for h in found if not any(s <= h.start and h.end <= e for s, e in benign)]
-        terms = _longest(terms)
+        if benign:
+            found_terms = [hit for hit in found_terms
+                           if not any(s <= hit.start and hit.end <= e for s, e in benign)]
+        terms = _longest(found_terms) if len(found_terms) > 1 else found_terms
         if not terms:
             return NO_RISK
         return _judge(original, norm, terms, signals, text)
@@ -147,14 +148,15 @@ def _combined(parts: list[_Hit]) -> list[_Hit]:
 def _longest(terms: list[_Hit]) -> list[_Hit]:
     """Drop a term inside a longer term of the same category (自杀 inside 想自杀): the longer,
     more specific phrase decides, which is how denials (没有想自杀, low) work."""
-    keep = []
+    by_category: dict[str, list[_Hit]] = {}
     for hit in terms:
-        inside = any(o is not hit and o.entry.name == hit.entry.name and o.start <= hit.start
-                     and hit.end <= o.end and (o.end - o.start) > (hit.end - hit.start)
-                     for o in terms)
-        if not inside:
-            keep.append(hit)
-    return keep
+        by_category.setdefault(hit.entry.name, []).append(hit)
+    if len(by_category) == len(terms):
+        return terms  # one hit per category: nothing can hold another
+    inside = {id(hit) for hits in by_category.values() if len(hits) > 1 for hit in hits
+              if any(other.start <= hit.start and hit.end <= other.end
+                     and other.end - other.start > hit.end - hit.start for other in hits)}
+    return [hit for hit in terms if id(hit) not in inside]
 
 
 def _judge(original: str, norm: Normalized, terms: list[_Hit], signals: dict[str, list[_Hit]],
