@@ -23,7 +23,8 @@ from pathlib import Path
 
 import yaml
 
-DEV_SET = Path(__file__).resolve().parent.parent / "tests" / "data" / "screening_dev.yaml"
+DEV_SET = (Path(__file__).resolve().parent.parent / "knowledge" / "risk" / "training"
+           / "screening_dev.yaml")
 COMMAND = [sys.executable, "-m", "bot.cli", "screen", "--jsonl"]
 
 

@@ -14,8 +14,7 @@ from bot.core.kb.answer import KnowledgeBase
 from bot.core.kb.model import load_knowledge
 from bot.core.kb.search import Index, load_synonyms
 from bot.core.registry import default_registry
-from bot.core.risk.lexicon import load_lexicon
-from bot.core.risk.screener import Screener
+from bot.core.risk.screener import load_screener
 from bot.identity import Pseudonymizer
 from bot.runtime.dispatcher import Dispatcher
 from bot.settings import Settings, knowledge_dir
@@ -56,7 +55,7 @@ def build_engine(settings: Settings) -> Engine:
     """Load and check the flows, the risk lexicon and the knowledge base; raises ``DataError``
     listing every problem."""
     flows = load_flows(settings.flows_dir, default_registry(), REQUIREMENTS)
-    return Engine(flows, Screener(load_lexicon(settings.lexicon_dir)),
+    return Engine(flows, load_screener(settings.lexicon_dir),
                   kb=build_knowledge_base())
 
 

@@ -42,6 +42,15 @@ def _parser() -> argparse.ArgumentParser:
     screen.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
                         help="processes screening piped input side by side (default: one a CPU)")
 
+    training = commands.add_parser("train", help="fit a learned model on labelled data")
+    train_commands = training.add_subparsers(dest="train_command", required=True)
+    train_screening = train_commands.add_parser(
+        "screening", help="the screener's model, from knowledge/risk/training/*.yaml")
+    train_screening.add_argument("--data", type=Path, help="directory of labelled YAML files "
+                                 "(default: the lexicon's training/)")
+    train_screening.add_argument("--out", type=Path, help="model file to write (default: the "
+                                 "lexicon's model.json)")
+
     evaluation = commands.add_parser("eval", help="measure against labelled data")
     eval_commands = evaluation.add_subparsers(dest="eval_command", required=True)
     eval_screening = eval_commands.add_parser("screening", help="the risk screener")
@@ -110,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_telegram(args)
         if args.command == "screen":
             return _screen(args.jsonl, args.lexicon_repeat, args.jobs)
+        if args.command == "train":
+            return _train_screening(args.data, args.out)
         if args.command == "eval" and args.eval_command == "kb":
             return _eval_kb(args.file, args.json)
         if args.command == "eval":
@@ -127,8 +138,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader went away (`| head`): not an error of ours
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 
@@ -211,6 +220,25 @@ def _screen(jsonl: bool, repeat: int, jobs: int) -> int:
 
     return screen_stream(build_screener(repeat), sys.stdin, sys.stdout, sys.stderr, jsonl,
                          jobs)
+
+
+def _train_screening(data: Path | None, out: Path | None) -> int:
+    from bot.core.risk.model import MODEL_FILE
+    from bot.risk_training import train, training_files, write_model
+    from bot.settings import lexicon_dir
+
+    files = training_files(data or lexicon_dir() / "training")
+    if not files:
+        print(f"qingxin: no labelled YAML files in {data}", file=sys.stderr)
+        return EXIT_BAD_DATA
+    target = out or lexicon_dir() / MODEL_FILE
+    content = train(files)
+    write_model(content, target)
+    summary = content["trained_on"]
+    print(f"wrote {target}: {summary['messages']} messages, {summary['features']} features, "
+          f"thresholds {content['thresholds']}")
+    print(f"cross-validated: {summary['cross_validated']}")
+    return 0
 
 
 def _eval_screening(path: Path, as_json: bool) -> int:

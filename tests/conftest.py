@@ -21,8 +21,7 @@ from bot.core.events import Conversation, Inbound, Outbound, StepResult
 from bot.core.flow_loader import load_flows
 from bot.core.flow_machine import FlowSet
 from bot.core.registry import default_registry
-from bot.core.risk.lexicon import load_lexicon
-from bot.core.risk.screener import Screener
+from bot.core.risk.screener import Screener, load_screener
 from bot.settings import default_flows_dir, lexicon_dir
 
 FLOWS_DIR = Path(os.environ.get("QINGXIN_TEST_FLOWS_DIR") or default_flows_dir())
@@ -38,7 +37,7 @@ def flow_set() -> FlowSet:
 
 @pytest.fixture(scope="session")
 def screener() -> Screener:
-    return Screener(load_lexicon(lexicon_dir()))
+    return load_screener(lexicon_dir())
 
 
 @pytest.fixture(scope="session")

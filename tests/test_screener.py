@@ -15,7 +15,8 @@ from bot.core.risk.screener import Screener
 from bot.risk_tools import evaluate, read_labelled
 from bot.settings import lexicon_dir
 
-DEV_SET = Path(__file__).parent / "data" / "screening_dev.yaml"
+TRAINING = Path(__file__).parent.parent / "knowledge" / "risk" / "training"
+DEV_SET = TRAINING / "screening_dev.yaml"
 
 
 @pytest.fixture(scope="module")

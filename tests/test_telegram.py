@@ -15,7 +15,8 @@ from bot.settings import load_settings
 from storage import operations
 from tests.fake_bot_api import TOKEN, Failure, FakeBotApi
 
-TEEN, TEEN2, COUNSELOR = 1001, 1002, 2001
+# long, distinctive ids: a short one (1001) can turn up by chance inside a timestamp or a hash
+TEEN, TEEN2, COUNSELOR = 7_700_314_159, 7_700_271_828, 6_600_161_803
 
 
 @contextlib.asynccontextmanager

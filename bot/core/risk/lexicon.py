@@ -105,7 +105,7 @@ class Combo:
 class Entry:
     """What a matched key means: a risk term, a signal, or a benign phrase."""
 
-    kind: Literal["term", "signal", "benign", "part"]
+    kind: Literal["term", "signal", "benign", "part", "model"]
     name: str  # category, signal name, or "benign"
     level: Level
     term: str  # the plain form, for the reason

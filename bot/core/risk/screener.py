@@ -18,8 +18,10 @@ Rules (from ``../shared/research/risk_screening.md``; when in doubt, the higher 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from bot.core.risk.lexicon import Combo, Entry, Level, Lexicon
+from bot.core.risk.lexicon import Combo, Entry, Level, Lexicon, load_lexicon
+from bot.core.risk.model import RiskModel, load_model
 from bot.core.risk.normalize import Normalized, normalize
 
 MAX_CHARS = 100_000
@@ -63,6 +65,7 @@ class _Hit:
     start: int
     end: int
     entry: Entry
+    plan: bool = True  # may count as the risk in "a method and a time" (a model only if sure)
 
 
 _WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
@@ -76,8 +79,9 @@ def _bounded(text: str, start: int, end: int) -> bool:
 
 
 class Screener:
-    def __init__(self, lexicon: Lexicon) -> None:
+    def __init__(self, lexicon: Lexicon, model: RiskModel | None = None) -> None:
         self.lexicon = lexicon
+        self.model = model
 
     def assess(self, text: str) -> Assessment:
         try:
@@ -92,7 +96,7 @@ class Screener:
         if not text:
             return NO_RISK
         matches = list(self.lexicon.automaton.iter(text))
-        if not any(found.terms or found.parts for _, found in matches):
+        if self.model is None and not any(found.terms or found.parts for _, found in matches):
             return NO_RISK  # the common case: signals or idioms alone are nothing
         benign: list[tuple[int, int]] = []
         signals: dict[str, list[_Hit]] = {name: [] for name in SIGNAL_NAMES}
@@ -112,15 +116,48 @@ class Screener:
                 signals[entry.name].append(_Hit(start, stop, entry))
         if parts:
             found_terms.extend(_combined(parts))
-        if not found_terms:
-            return NO_RISK
         if benign:
             found_terms = [hit for hit in found_terms
                            if not any(s <= hit.start and hit.end <= e for s, e in benign)]
         terms = _longest(found_terms) if len(found_terms) > 1 else found_terms
+        if self.model is not None and max((hit.entry.level for hit in terms),
+                                          default=Level.NONE) < Level.HIGH:
+            opinion = _second_opinion(self.model, text, terms)
+            if opinion is not None:
+                terms.append(opinion)
         if not terms:
             return NO_RISK
         return _judge(original, norm, terms, signals, text)
+
+
+def load_screener(directory: Path, repeat: int = 1) -> Screener:
+    """The lexicon of ``directory`` and its model, where one is shipped (see ``load_lexicon``
+    for ``repeat``). Raises ``DataError`` naming the file and line of any problem."""
+    return Screener(load_lexicon(directory, repeat=repeat), load_model(directory))
+
+
+def _second_opinion(model: RiskModel, text: str, terms: list[_Hit]) -> _Hit | None:
+    """The model's reading as one more hit, where the lexicon found nothing high: ``high`` (a
+    crisis of some category), ``medium`` or ``low`` (distress). Its evidence is the feature
+    that weighed most."""
+    score = model.score(text)
+    limits = model.thresholds
+    if score.crisis >= limits.high:
+        level = Level.HIGH
+        category = next((hit.entry.name for hit in terms if hit.entry.name != "distress"),
+                        "unspecified")
+    elif score.crisis >= limits.medium:
+        level, category = Level.MEDIUM, "distress"
+    elif score.distress >= limits.low:
+        level, category = Level.LOW, "distress"
+    else:
+        return None
+    fragment = (score.strongest or "").removeprefix("w:").removeprefix("b:").strip()
+    start = text.find(fragment) if fragment else -1
+    start, end = (start, start + len(fragment)) if start >= 0 else (0, len(text))
+    entry = Entry("model", category, level, f"model (crisis {score.crisis:.2f}, distress "
+                                           f"{score.distress:.2f})")
+    return _Hit(start, end, entry, plan=score.crisis >= limits.sure)
 
 
 def _combined(parts: list[_Hit]) -> list[_Hit]:
@@ -167,11 +204,14 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit], signals: dict[str
         marker in text for marker in NEWS_MARKERS)
     negations = signals["negation"]
     levels: list[Level] = []
+    negated = False
     for hit in terms:
         level, note = hit.entry.level, ""
-        if negations and any(n.end <= hit.start <= n.end + NEGATION_REACH
-                             and n.start < hit.start for n in negations):
-            level, note = min(level, Level.LOW), "; negated"
+        if hit.entry.kind == "model" and negated:
+            level, note = min(level, Level.MEDIUM), "; the lexicon's hit was negated"
+        elif negations and any(n.end <= hit.start <= n.end + NEGATION_REACH
+                               and n.start < hit.start for n in negations):
+            level, note, negated = min(level, Level.LOW), "; negated", True
         elif news:
             level, note = min(level, Level.LOW), "; reported (news or story)"
         levels.append(level)
@@ -179,7 +219,7 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit], signals: dict[str
     level = max(levels)
     # distress (sadness, loneliness) never turns a method and a time into a plan
     risk = max((lvl for hit, lvl in zip(terms, levels, strict=True)
-                if hit.entry.name != "distress"), default=Level.NONE)
+                if hit.entry.name != "distress" and hit.plan), default=Level.NONE)
     if signals["methods"] and not news:
         if signals["time_or_plan"] and risk >= Level.MEDIUM:
             level = Level.IMMINENT  # a real risk statement, a means and a when: act now

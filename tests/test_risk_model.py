@@ -1,0 +1,92 @@
+"""The screener's learned second opinion: trained from the shipped data, loaded with checks, and
+only ever raising what the lexicon found."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.core.datafile import DataError
+from bot.core.risk.lexicon import Level, load_lexicon
+from bot.core.risk.model import MODEL_FILE, load_model
+from bot.core.risk.screener import Screener
+from bot.risk_tools import read_labelled
+from bot.risk_training import fingerprint, training_files
+from bot.settings import lexicon_dir
+
+TRAINING = lexicon_dir() / "training"
+
+
+@pytest.fixture(scope="module")
+def lexicon_only():
+    return Screener(load_lexicon(lexicon_dir()))
+
+
+def test_the_shipped_model_was_trained_on_the_shipped_data():
+    """Retrain with `qingxin train screening` after changing knowledge/risk/training/."""
+    shipped = json.loads((lexicon_dir() / MODEL_FILE).read_text(encoding="utf-8"))
+    assert shipped["trained_on"]["files"] == fingerprint(training_files(TRAINING))
+
+
+def test_the_model_raises_levels_and_never_lowers_them(screener, lexicon_only):
+    rows = [row for path in training_files(TRAINING) for row in read_labelled(path)]
+    raised = 0
+    for row in rows:
+        alone, together = lexicon_only.assess(row["text"]), screener.assess(row["text"])
+        assert together.level >= alone.level, row["text"]
+        raised += together.level > alone.level
+    assert raised  # it does add something
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=300))
+def test_the_model_alone_never_makes_a_message_imminent(screener, text):
+    result = screener.assess(text)
+    if result.level == Level.IMMINENT:
+        assert "method" in result.reason or any(e.level == Level.IMMINENT
+                                                 for e in result.evidence)
+
+
+@pytest.mark.parametrize("message", [
+    "我想跟你聊聊天", "我能找个老师说说话吗", "请问青心是做什么的", "我是初三学生，想问个事",
+    "我是孩子爸爸", "好的谢谢", "我也说不清楚", "hi, can I ask you something",
+    "I'd like to speak to a counselor", "I'm a parent of a 14 year old",
+])
+def test_everyday_messages_are_not_a_crisis(screener, message):
+    assert screener.assess(message).level < Level.MEDIUM
+
+
+@pytest.mark.parametrize("message", [
+    "我已经把要说的话都写在信里了，放在书桌抽屉，爸妈以后会看到的",
+    "i keep giving my stuff away to friends, won't need it where i'm going",
+])
+def test_the_model_hears_what_no_term_says(screener, lexicon_only, message):
+    assert screener.assess(message).level >= Level.HIGH
+    assert any(e.term.startswith("model") for e in screener.assess(message).evidence)
+
+
+def test_training_writes_a_model_the_screener_loads(tmp_path):
+    data = tmp_path / "training"
+    data.mkdir()
+    rows = ([{"text": f"我真的不想活了{i}", "level": "high"} for i in range(12)]
+            + [{"text": f"今天好难过啊{i}", "level": "low"} for i in range(12)]
+            + [{"text": f"今天天气很好{i}", "level": "none"} for i in range(12)])
+    (data / "tiny.yaml").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / MODEL_FILE
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "train", "screening", "--data",
+                           str(data), "--out", str(out)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    model = load_model(tmp_path)
+    assert model is not None and model.trained_on["messages"] == 36
+    assert model.score("我真的不想活了").crisis > model.score("今天天气很好").crisis
+
+
+def test_a_malformed_model_names_its_file_and_line(tmp_path):
+    (tmp_path / MODEL_FILE).write_text('{\n "version": 1,\n "heads": [\n', encoding="utf-8")
+    with pytest.raises(DataError) as caught:
+        load_model(tmp_path)
+    assert str(caught.value).startswith(f"{tmp_path / MODEL_FILE}:4:")
