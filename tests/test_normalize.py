@@ -13,7 +13,7 @@ def test_disguises_are_undone():
         "k!ll mys3lf": "kill myself", "I want to k.i.l.l myself": "i want to kill myself",
         "S-U-I-C-I-D-E": "suicide", "k-i-l-l m-y-s-e-l-f": "kill myself",
         "killllll": "kill", "4buse": "abuse",
-        "不\u200d想\u200b活了": "不想活了", "\u202eevil": "evil",
+        "不\u200d想\u200b活了": "不想活了", "\u202eevil": "evil", "活著好累": "活着好累",
     }
     for raw, expected in cases.items():
         assert normalize(raw).text == expected, raw

@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import ahocorasick
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -29,16 +30,18 @@ MODEL_FILE = "model.json"
 
 
 def features(text: str) -> list[str]:
-    """The features of a normalised text: its character n-grams (1 to 3, with the text's edges
-    marked by spaces) and, for English, its words and word pairs. Training and screening share
-    this function, so they can never disagree."""
+    """The features of a normalised text, every one a substring of ``f" {text} "``: its
+    character n-grams (1 to 3) and its English words and word pairs between spaces (" want ",
+    " want to "). Training calls this; screening finds the same substrings with one automaton
+    pass, so the two can never disagree."""
     padded = f" {text} "
-    grams = [padded[i:i + n] for n in range(1, MAX_NGRAM + 1) for i in range(len(padded) - n + 1)]
-    if text.isascii() or any("a" <= c <= "z" for c in text):
-        words = [w for w in text.split() if w.isascii()]
-        grams += ["w:" + w for w in words]
-        grams += [f"b:{a} {b}" for a, b in zip(words, words[1:], strict=False)]
-    return grams
+    found = {padded[i:i + n] for n in range(1, MAX_NGRAM + 1) for i in range(len(padded) - n + 1)}
+    tokens = text.split(" ")
+    english = [token.isascii() and token != "" for token in tokens]
+    found.update(f" {token} " for token, ok in zip(tokens, english, strict=True) if ok)
+    found.update(f" {a} {b} " for a, b, ok_a, ok_b
+                 in zip(tokens, tokens[1:], english, english[1:], strict=False) if ok_a and ok_b)
+    return list(found)
 
 
 class Thresholds(BaseModel):
@@ -49,13 +52,14 @@ class Thresholds(BaseModel):
     low: float = Field(gt=0, lt=1)  # distress head: low
 
 
-class ModelFile(BaseModel):
+class ModelHead(BaseModel):
+    """Everything in the file but the weights, which are checked with numpy (there are many)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     version: int = Field(ge=1, le=1)
     heads: tuple[str, str]
     bias: tuple[float, float]
     thresholds: Thresholds
-    weights: dict[str, tuple[float, float]]
     trained_on: dict[str, object]
 
 
@@ -67,24 +71,30 @@ class Score:
 
 
 class RiskModel:
-    def __init__(self, spec: ModelFile) -> None:
+    def __init__(self, features: list[str], weights: np.ndarray, spec: ModelHead) -> None:
         self.thresholds = spec.thresholds
         self.trained_on = spec.trained_on
-        self._index = {feature: i for i, feature in enumerate(spec.weights)}
-        self._features = list(spec.weights)
-        self._weights = np.array(list(spec.weights.values()), dtype=np.float64).reshape(-1, 2)
+        self._features = features
+        self._weights = weights  # one row a feature: crisis, distress
         self._bias = np.array(spec.bias, dtype=np.float64)
+        self._automaton = ahocorasick.Automaton()
+        for index, feature in enumerate(features):
+            self._automaton.add_word(feature, index)
+        self._automaton.make_automaton()
 
     def score(self, text: str) -> Score:
-        index = self._index
-        known = [index[g] for g in set(features(text)) if g in index]
+        known = list({index for _, index in self._automaton.iter(f" {text} ")})
         if not known:
-            crisis, distress = (1 / (1 + math.exp(-b)) for b in self._bias)
+            crisis, distress = (_sigmoid(float(b)) for b in self._bias)
             return Score(crisis, distress, None)
         rows = self._weights[known]
-        logits = rows.sum(axis=0) / math.sqrt(len(known)) + self._bias
-        crisis, distress = (1 / (1 + math.exp(-float(v))) for v in logits)
-        return Score(crisis, distress, self._features[known[int(rows[:, 0].argmax())]])
+        crisis, distress = rows.sum(axis=0) / math.sqrt(len(known)) + self._bias
+        return Score(_sigmoid(float(crisis)), _sigmoid(float(distress)),
+                     self._features[known[int(rows[:, 0].argmax())]])
+
+
+def _sigmoid(value: float) -> float:
+    return 1 / (1 + math.exp(-value))
 
 
 def load_model(directory: Path) -> RiskModel | None:
@@ -99,9 +109,19 @@ def load_model(directory: Path) -> RiskModel | None:
     except json.JSONDecodeError as exc:
         raise DataError([DataIssue(path=str(path), line=exc.lineno, col=exc.colno,
                                    message=f"invalid JSON: {exc.msg}")]) from None
+    raw_weights = data.pop("weights", None) if isinstance(data, dict) else None
     try:
-        return RiskModel(ModelFile.model_validate(data))
+        head = ModelHead.model_validate(data)
     except ValidationError as exc:
         raise DataError([DataIssue(path=str(path), line=1, col=1,
                                    message=f"{'.'.join(map(str, e['loc']))}: {e['msg']}")
                          for e in exc.errors()]) from None
+    try:
+        weights = np.array(list(raw_weights.values()), dtype=np.float64)
+        if weights.ndim != 2 or weights.shape[1] != 2 or not np.isfinite(weights).all():
+            raise ValueError("expected two numbers a feature")
+    except (AttributeError, TypeError, ValueError) as exc:
+        line = text[:text.find('"weights"')].count("\n") + 1 if '"weights"' in text else 1
+        raise DataError([DataIssue(path=str(path), line=line, col=1,
+                                   message=f"weights: {exc}")]) from None
+    return RiskModel([str(feature) for feature in raw_weights], weights, head)

@@ -152,7 +152,7 @@ def _second_opinion(model: RiskModel, text: str, terms: list[_Hit]) -> _Hit | No
         level, category = Level.LOW, "distress"
     else:
         return None
-    fragment = (score.strongest or "").removeprefix("w:").removeprefix("b:").strip()
+    fragment = (score.strongest or "").strip()
     start = text.find(fragment) if fragment else -1
     start, end = (start, start + len(fragment)) if start >= 0 else (0, len(text))
     entry = Entry("model", category, level, f"model (crisis {score.crisis:.2f}, distress "
