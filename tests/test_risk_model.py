@@ -2,6 +2,7 @@
 only ever raising what the lexicon found."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -59,13 +60,32 @@ def test_everyday_messages_are_not_a_crisis(screener, message):
     assert screener.assess(message).level < Level.MEDIUM
 
 
+@pytest.fixture(scope="module")
+def model_only(tmp_path_factory):
+    """The shipped model beside a lexicon that knows a single unrelated word."""
+    directory = tmp_path_factory.mktemp("lexicon")
+    for name in ("signals.yaml", "benign.yaml"):
+        shutil.copy(lexicon_dir() / name, directory / name)
+    (directory / "suicide.yaml").write_text(
+        "category: suicide\nterms:\n  - term: zzzz\n    lang: en\n    level: high\n",
+        encoding="utf-8")
+    return Screener(load_lexicon(directory), load_model(lexicon_dir()))
+
+
 @pytest.mark.parametrize("message", [
     "我已经把要说的话都写在信里了，放在书桌抽屉，爸妈以后会看到的",
     "i keep giving my stuff away to friends, won't need it where i'm going",
+    "最近总在想，要是我一直睡下去不醒该多好", "他说这是我们的小秘密，不能告诉妈妈",
 ])
-def test_the_model_hears_what_no_term_says(screener, lexicon_only, message):
-    assert screener.assess(message).level >= Level.HIGH
-    assert any(e.term.startswith("model") for e in screener.assess(message).evidence)
+def test_the_model_alone_hears_indirect_danger(model_only, message):
+    result = model_only.assess(message)
+    assert result.level >= Level.HIGH
+    assert any(e.term.startswith("model") for e in result.evidence)
+
+
+@pytest.mark.parametrize("message", ["我想跟你聊聊天", "周末去公园放风筝", "what time is it"])
+def test_the_model_alone_leaves_everyday_talk_alone(model_only, message):
+    assert model_only.assess(message).level < Level.MEDIUM
 
 
 def test_training_writes_a_model_the_screener_loads(tmp_path):
