@@ -7,7 +7,7 @@ Rules of this module:
   regression a head: ``crisis`` (high or imminent) and ``distress`` (low or above).
 - Thresholds come from 5-fold cross-validated scores on the training messages, never from the
   held-out sets: ``high`` is the lowest that keeps benign messages at ``high`` under
-  ``HIGH_FALSE_ALARMS``; ``sure``, ``medium`` and ``low`` likewise with their own limits.
+  ``HIGH_FALSE_ALARMS``; ``sure`` and ``low`` likewise with their own limits.
 - The file records what it was trained on (a SHA-256 a file) and its cross-validated figures,
   so a test can tell when the shipped model is older than its data.
 """
@@ -27,9 +27,8 @@ from bot.core.risk.model import features
 from bot.core.risk.normalize import normalize
 from bot.risk_tools import read_labelled
 
-HIGH_FALSE_ALARMS = 0.03  # benign messages the model may put at high, cross-validated
+HIGH_FALSE_ALARMS = 0.02  # benign messages the model may put at high, cross-validated
 SURE_FALSE_ALARMS = 0.005  # benign messages above the score where its high joins a plan
-MEDIUM_FALSE_ALARMS = 0.06  # benign messages it may put at medium or above
 LOW_FALSE_ALARMS = 0.15  # benign messages it may put at low or above
 REGULARISATION = 10.0  # scikit-learn's C
 MIN_DOCUMENTS = 2  # a feature must occur in this many messages to be learnt
@@ -69,7 +68,6 @@ def train(paths: Sequence[Path]) -> dict[str, Any]:
     benign = levels == Level.NONE
     high = _threshold(scores["crisis"], benign, HIGH_FALSE_ALARMS)
     sure = max(_threshold(scores["crisis"], benign, SURE_FALSE_ALARMS), high)
-    medium = min(_threshold(scores["crisis"], benign, MEDIUM_FALSE_ALARMS), high)
     low = _threshold(scores["distress"], benign, LOW_FALSE_ALARMS)
     crisis = levels >= Level.HIGH
     distress = (levels == Level.LOW) | (levels == Level.MEDIUM)
@@ -79,14 +77,14 @@ def train(paths: Sequence[Path]) -> dict[str, Any]:
         "version": 1,
         "heads": ["crisis", "distress"],
         "bias": [round(float(heads[name].intercept_[0]), 6) for name in ("crisis", "distress")],
-        "thresholds": {"high": high, "sure": sure, "medium": medium, "low": low},
+        "thresholds": {"high": high, "sure": sure, "low": low},
         "trained_on": {
             "messages": len(rows), "features": len(names), "files": fingerprint(paths),
             "cross_validated": {
                 "crisis_recall_at_high": _share(scores["crisis"][crisis] >= high),
                 "benign_at_high": _share(scores["crisis"][benign] >= high),
                 "distress_at_low": _share((scores["distress"][distress] >= low)
-                                          | (scores["crisis"][distress] >= medium)),
+                                          | (scores["crisis"][distress] >= low)),
             }},
         "weights": {str(name): [round(float(a), 5), round(float(b), 5)]
                     for name, (a, b) in zip(names, weights, strict=True)},

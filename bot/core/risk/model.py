@@ -5,7 +5,7 @@ Why: the lexicon finds what it lists, but teens describe danger in endless indir
 (我已经写好给爸妈的信了, "I won't be a problem much longer"). The model, trained by
 ``qingxin train screening`` on the labelled messages of ``knowledge/risk/training/``, reads the
 whole message. Rules of its use (see ``screener.py``):
-- it can raise a level to ``low``, ``medium`` or ``high``, never to ``imminent`` on its own and
+- it can raise a level to ``low`` or ``high``, never to ``imminent`` on its own and
   never lower anything the lexicon found; above its ``sure`` threshold its ``high`` counts like a
   lexicon term in "a method and a time" (吞了半瓶药 + 刚才);
 - it has two heads: ``crisis`` (high or imminent) and ``distress`` (low or above); the
@@ -48,7 +48,6 @@ class Thresholds(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     high: float = Field(gt=0, lt=1)  # crisis head: high
     sure: float = Field(gt=0, lt=1)  # crisis head: sure enough to make a method and a time a plan
-    medium: float = Field(gt=0, lt=1)  # crisis head: medium
     low: float = Field(gt=0, lt=1)  # distress head: low
 
 

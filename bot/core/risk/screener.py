@@ -139,17 +139,16 @@ def load_screener(directory: Path, repeat: int = 1) -> Screener:
 
 def _second_opinion(model: RiskModel, text: str, terms: list[_Hit]) -> _Hit | None:
     """The model's reading as one more hit, where the lexicon found nothing high: ``high`` (a
-    crisis of some category), ``medium`` or ``low`` (distress). Its evidence is the feature
-    that weighed most."""
+    crisis of some category) or ``low`` (distress). Never ``medium``: a medium reply interrupts
+    with support and three of them escalate, which a guess should not do. Its evidence is the
+    feature that weighed most."""
     score = model.score(text)
     limits = model.thresholds
     if score.crisis >= limits.high:
         level = Level.HIGH
         category = next((hit.entry.name for hit in terms if hit.entry.name != "distress"),
                         "unspecified")
-    elif score.crisis >= limits.medium:
-        level, category = Level.MEDIUM, "distress"
-    elif score.distress >= limits.low:
+    elif score.distress >= limits.low or score.crisis >= limits.low:
         level, category = Level.LOW, "distress"
     else:
         return None
@@ -209,7 +208,7 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit], signals: dict[str
     for hit in terms:
         level, note = hit.entry.level, ""
         if hit.entry.kind == "model" and negated:
-            level, note = min(level, Level.MEDIUM), "; the lexicon's hit was negated"
+            level, note = min(level, Level.LOW), "; the lexicon's hit was negated"
         elif negations and any(n.end <= hit.start <= n.end + NEGATION_REACH
                                and n.start < hit.start for n in negations):
             level, note, negated = min(level, Level.LOW), "; negated", True
