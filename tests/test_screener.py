@@ -137,12 +137,21 @@ SAFEGUARDING = [
     "my friend said goodbye and sent me her stuff, she's not answering",
     "我继父晚上会进我房间摸我", "他说放学后要弄死我", "我想带刀去学校砍那几个人",
     "我吃了一整瓶安眠药", "今晚我就离家出走，再也不回来了", "我把药都攒好了",
+    "给妈妈写了封信，等我不在了再让她看", "他把我灌醉以后，我醒来发现衣服被脱了",
+    "爸妈在外地打工，好几个月没寄钱回来，我们天天吃泡面",
+    "my dad's pistol is loaded and in my room now",
+    "人生这个号我想注销了",
 ]
 
 
 @pytest.mark.parametrize("message", SAFEGUARDING)
 def test_disclosures_that_need_a_person_are_high(screener, message):
     assert screener.assess(message).level >= Level.HIGH
+
+
+@pytest.mark.parametrize("message", ["她抱着外婆说想死你了", "what does unalive mean?"])
+def test_an_idiom_around_the_alarming_words_is_not_a_crisis(screener, message):
+    assert screener.assess(message).level < Level.HIGH
 
 
 @pytest.mark.parametrize("message", ["我们今晚去天台看星星", "我今天好难过，晚上还要吃药",

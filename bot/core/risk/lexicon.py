@@ -62,7 +62,7 @@ class ComboSpec(_Strict):
     lang: Literal["zh", "en"]
     level: Literal["low", "medium", "high", "imminent"]
     parts: tuple[tuple[Words, ...], ...] = Field(min_length=2, max_length=4)
-    within: int = Field(default=16, ge=2, le=80)  # characters from the first part to the last
+    within: int = Field(default=16, ge=2, le=160)  # characters from the first part to the last
     note: str | None = None
 
 

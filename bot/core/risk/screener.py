@@ -3,7 +3,8 @@
 Rules (from ``../shared/research/risk_screening.md``; when in doubt, the higher level):
 1. Terms are found in the normalised text by one automaton pass; English keys only count on
    word boundaries, Chinese keys anywhere.
-2. A term inside a benign phrase (笑死, 想死你了, "killing it") is not a hit.
+2. A term inside a benign phrase (笑死, 想死你了, "killing it"), or ending inside one (她说想死
+   in 她说想死你了), is not a hit.
 3. A hit right after a negation (我没有想自杀, "never wanted to kill myself") counts as ``low``
    -- unless the message also holds a first-person hit that is not negated.
 4. A hit in reported speech (news, a story, a film) with no first-person marker counts at most
@@ -117,13 +118,13 @@ class Screener:
                 signals[entry.name].append(_Hit(start, stop, entry))
         if parts:
             found_terms.extend(_combined(parts))
-        if benign:
+        if benign:  # a hit whose end lies in an idiom (她说想死 in 她说想死你了) is the idiom
             found_terms = [hit for hit in found_terms
-                           if not any(s <= hit.start and hit.end <= e for s, e in benign)]
+                           if not any(s < hit.end <= e for s, e in benign)]
         terms = _longest(found_terms) if len(found_terms) > 1 else found_terms
         if self.model is not None and max((hit.entry.level for hit in terms),
                                           default=Level.NONE) < Level.HIGH:
-            opinion = _second_opinion(self.model, text, terms)
+            opinion = _second_opinion(self.model, text, terms, idiom=bool(benign))
             if opinion is not None:
                 terms.append(opinion)
         if not terms:
@@ -137,14 +138,16 @@ def load_screener(directory: Path, repeat: int = 1) -> Screener:
     return Screener(load_lexicon(directory, repeat=repeat), load_model(directory))
 
 
-def _second_opinion(model: RiskModel, text: str, terms: list[_Hit]) -> _Hit | None:
+def _second_opinion(model: RiskModel, text: str, terms: list[_Hit], *,
+                    idiom: bool) -> _Hit | None:
     """The model's reading as one more hit, where the lexicon found nothing high: ``high`` (a
     crisis of some category) or ``low`` (distress). Never ``medium``: a medium reply interrupts
     with support and three of them escalate, which a guess should not do. Its evidence is the
-    feature that weighed most."""
+    feature that weighed most. Where an idiom explains the alarming words (笑死, "what does
+    unalive mean"), only a sure score counts as high."""
     score = model.score(text)
     limits = model.thresholds
-    if score.crisis >= limits.high:
+    if score.crisis >= (limits.sure if idiom else limits.high):
         level = Level.HIGH
         category = next((hit.entry.name for hit in terms if hit.entry.name != "distress"),
                         "unspecified")
