@@ -103,15 +103,15 @@ class Screener:
         benign: list[tuple[int, int]] = []
         signals: dict[str, list[_Hit]] = {name: [] for name in SIGNAL_NAMES}
         found_terms: list[_Hit] = []
-        parts: list[_Hit] = []
+        parts: list[tuple[int, int, Entry]] = []
         for end, (length, edges, terms_here, signals_here, benign_here, parts_here) in matches:
             start, stop = end - length + 1, end + 1
             if edges and not _bounded(text, start, stop):
                 continue
-            if terms_here:
-                found_terms.extend(_Hit(start, stop, entry) for entry in terms_here)
-            if parts_here:
-                parts.extend(_Hit(start, stop, entry) for entry in parts_here)
+            for entry in terms_here:
+                found_terms.append(_Hit(start, stop, entry))
+            for entry in parts_here:
+                parts.append((start, stop, entry))
             if benign_here:
                 benign.append((start, stop))
             for entry in signals_here:
@@ -163,24 +163,23 @@ def _second_opinion(model: RiskModel, text: str, terms: list[_Hit], *,
     return _Hit(start, end, entry, plan=score.crisis >= limits.sure)
 
 
-def _combined(parts: list[_Hit]) -> list[_Hit]:
+def _combined(parts: list[tuple[int, int, Entry]]) -> list[_Hit]:
     """One hit for each combination whose parts all lie within its reach, in any order; the hit
     spans from the first part to the last."""
-    by_combo: dict[Combo, list[_Hit]] = {}
-    for hit in parts:
-        by_combo.setdefault(hit.entry.combo, []).append(hit)  # type: ignore[arg-type]
+    by_combo: dict[Combo, list[tuple[int, int, int]]] = {}
+    for start, end, entry in parts:
+        by_combo.setdefault(entry.combo, []).append((start, end, entry.part))  # type: ignore[arg-type]
     hits = []
     for combo, found in by_combo.items():
-        if len({hit.entry.part for hit in found}) < combo.parts:
+        if len(found) < combo.parts or len({part for _, _, part in found}) < combo.parts:
             continue
-        found.sort(key=lambda hit: hit.start)
-        for anchor in found:
-            window = [hit for hit in found
-                      if anchor.start <= hit.start and hit.end - anchor.start <= combo.within]
-            if len({hit.entry.part for hit in window}) == combo.parts:
-                end = max(hit.end for hit in window)
+        found.sort()
+        for first, _, _ in found:
+            window = [(end, part) for start, end, part in found
+                      if first <= start and end - first <= combo.within]
+            if len({part for _, part in window}) == combo.parts:
                 entry = Entry("term", combo.name, combo.level, combo.term)
-                hits.append(_Hit(anchor.start, end, entry))
+                hits.append(_Hit(first, max(end for end, _ in window), entry))
                 break
     return hits
 
