@@ -14,6 +14,10 @@ Rules (from ``../shared/research/risk_screening.md``; when in doubt, the higher 
    ``imminent``; with only a ``low`` hit (今晚去天台看星星) they change nothing. A method
    already used (吞了一堆药, "took 30 pills") with a hit of ``medium`` or more, or with
    any overdose or self-harm term, is ``imminent``: when in doubt, escalate.
+6. Where the lexicon found nothing ``high``, the learned model (``model.py``) reads the whole
+   message and may add a hit: ``high`` or ``low``, never ``medium``, never lowering anything;
+   its ``high`` joins "a method already used" only when it is sure (never "a method and a
+   time": 吃药 and 今晚 are everyday words), and beside an idiom it must be sure.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ class _Hit:
     start: int
     end: int
     entry: Entry
-    plan: bool = True  # may count as the risk in "a method and a time" (a model only if sure)
+    sure: bool = True  # the model's hit: sure enough to join "a method already used"
 
 
 _WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
@@ -160,7 +164,7 @@ def _second_opinion(model: RiskModel, text: str, terms: list[_Hit], *,
     start, end = (start, start + len(fragment)) if start >= 0 else (0, len(text))
     entry = Entry("model", category, level, f"model (crisis {score.crisis:.2f}, distress "
                                            f"{score.distress:.2f})")
-    return _Hit(start, end, entry, plan=score.crisis >= limits.sure)
+    return _Hit(start, end, entry, sure=score.crisis >= limits.sure)
 
 
 def _combined(parts: list[tuple[int, int, Entry]]) -> list[_Hit]:
@@ -219,11 +223,15 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit], signals: dict[str
         levels.append(level)
         reasons.append(f"{hit.entry.term!r} ({hit.entry.name}, {hit.entry.level.label}{note})")
     level = max(levels)
-    # distress (sadness, loneliness) never turns a method and a time into a plan
+    # distress never turns a method and a time into a plan, nor does the model's guess (吃药 and
+    # 今晚 are everyday words); a sure guess may join a method already used
+    stated = max((lvl for hit, lvl in zip(terms, levels, strict=True)
+                  if hit.entry.name != "distress" and hit.entry.kind != "model"),
+                 default=Level.NONE)
     risk = max((lvl for hit, lvl in zip(terms, levels, strict=True)
-                if hit.entry.name != "distress" and hit.plan), default=Level.NONE)
+                if hit.entry.name != "distress" and hit.sure), default=Level.NONE)
     if signals["methods"] and not news:
-        if signals["time_or_plan"] and risk >= Level.MEDIUM:
+        if signals["time_or_plan"] and stated >= Level.MEDIUM:
             level = Level.IMMINENT  # a real risk statement, a means and a when: act now
             reasons.append("method with a time or plan")
         elif signals["acted"] and (risk >= Level.MEDIUM or any(
