@@ -12,6 +12,7 @@ def test_disguises_are_undone():
         "我、要、紫、砂": "我要紫砂", "我覺得很難過": "我觉得很难过", "ＫＩＬＬ": "kill",
         "k!ll mys3lf": "kill myself", "I want to k.i.l.l myself": "i want to kill myself",
         "S-U-I-C-I-D-E": "suicide", "k-i-l-l m-y-s-e-l-f": "kill myself",
+        "i   d o n t   c a r e": "i dont care",
         "killllll": "kill", "4buse": "abuse",
         "不\u200d想\u200b活了": "不想活了", "\u202eevil": "evil", "活著好累": "活着好累",
     }

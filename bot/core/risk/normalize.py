@@ -151,8 +151,9 @@ def _joins(chars: str, start: int, end: int) -> bool:
         return True
     if not (_single_letter(chars, start - 1) and _single_letter(chars, end)):
         return False
-    return not (chars[start:end].isspace() and (
-        _marked(chars, start - 2) or _marked(chars, end + 1)))
+    if chars[start:end].isspace():  # between spelled-out words: "i   d o n t", "k.i.l.l m.e"
+        return end - start == 1 and not (_marked(chars, start - 2) or _marked(chars, end + 1))
+    return True
 
 
 def _marked(chars: str, index: int) -> bool:

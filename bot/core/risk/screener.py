@@ -31,10 +31,10 @@ from bot.core.risk.normalize import Normalized, normalize
 
 MAX_CHARS = 100_000
 NEGATION_REACH = 4  # characters between a negation and the term it negates
-NEWS_MARKERS = ("新闻", "报道", "电影", "小说", "电视剧", "动漫", "游戏里", "历史", "生物课",
-                "化学课", "课本上", "课上讲", "作业题", "news", "movie", "novel", "film", "show",
-                "book", "article", "story", "game", "class", "textbook", "homework question",
-                "thesis", "essay")
+NEWS_MARKERS = ("新闻", "报道", "电影", "小说", "电视剧", "动漫", "游戏里", "历史", "心理课",
+                "生物课", "化学课", "课本上", "课上讲", "作业题", "news", "movie", "novel", "film",
+                "show", "book", "article", "story", "game", "class", "textbook",
+                "homework question", "thesis", "essay")
 ACTED_CATEGORIES = frozenset({"substance_overdose", "self_harm"})
 SIGNAL_NAMES = ("methods", "time_or_plan", "negation", "reported", "first_person", "acted")
 
