@@ -44,6 +44,19 @@ def test_distress_is_noticed(dev_result):
     assert dev_result["distress_at_least_low"] >= 0.80, dev_result["distress_missed"]
 
 
+HELD_OUT = sorted((Path(__file__).parent / "data").glob("screening_*.yaml"))
+
+
+@pytest.mark.parametrize("path", HELD_OUT, ids=lambda path: path.stem)
+def test_the_held_out_sets_keep_their_figures(screener, path):
+    """Written blind by separate authors; each was measured once before its misses were
+    studied (figures in the closing note of issue 3). This keeps what was reached."""
+    result = evaluate(screener, read_labelled(path))
+    assert result["crisis_recall"] >= 0.98, result["misses"]
+    assert result["benign_false_alarm_rate"] <= 0.05, result["false_alarms"]
+    assert result["distress_at_least_low"] >= 0.80, result["distress_missed"]
+
+
 def test_assessment_explains_itself(screener):
     result = screener.assess("我真的想自 杀")
     assert result.level >= Level.HIGH and result.categories[0] == "suicide"

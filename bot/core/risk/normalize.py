@@ -24,7 +24,8 @@ import opencc
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a",
                        "!": "i", "$": "s", "|": "l", "+": "t"})
 # inside a word (mys3lf, k!ll) or digits opening one (4buse); not "die!" or "15 years"
-_LEET_RUN = re.compile(r"(?<=[a-z])[0134579@!$|+]+(?=[a-z])|(?<![a-z0-9])[0134579]+(?=[a-z]{2})")
+_LEET_RUN = re.compile(r"(?<=[a-z])[0134579@!$|+]+(?=[a-z])|(?<![a-z0-9])[0134579]+(?=[a-z]{2})"
+                       r"|(?<=[a-z])[01345]{1,2}(?![a-z0-9])")  # ...or ending one: d13, t0
 _REPEATS = re.compile(r"([a-z])\1\1+")
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _DROPPED = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Mn", "Me"})

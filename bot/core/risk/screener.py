@@ -7,9 +7,10 @@ Rules (from ``../shared/research/risk_screening.md``; when in doubt, the higher 
    in 她说想死你了), is not a hit.
 3. A hit right after a negation (我没有想自杀, "never wanted to kill myself") counts as ``low``
    -- unless the message also holds a first-person hit that is not negated.
-4. A hit in reported speech (news, a story, a film) with no first-person marker counts at most
-   ``low``; someone else at risk ("my friend wants to kill herself") stays as it is: the person
-   writing needs help for them.
+4. A hit in reported speech (news, a story, a film) with no first-person marker, or in
+   schoolwork or a play about the subject (even with "I"), counts at most ``low``; someone else
+   at risk ("my friend wants to kill herself") stays as it is: the person writing needs help
+   for them.
 5. A method and a time or plan together with a hit of ``medium`` or more make it
    ``imminent``; with only a ``low`` hit (今晚去天台看星星) they change nothing. A method
    already used (吞了一堆药, "took 30 pills") with a hit of ``medium`` or more, or with
@@ -35,6 +36,11 @@ NEWS_MARKERS = ("新闻", "报道", "电影", "小说", "电视剧", "动漫", "
                 "生物课", "化学课", "课本上", "课上讲", "作业题", "news", "movie", "novel", "film",
                 "show", "book", "article", "story", "game", "class", "textbook",
                 "homework question", "thesis", "essay")
+# schoolwork or a play about the subject, even said with "I" (我演朱丽叶, "for health class I need")
+SCHOOLWORK_MARKERS = ("for health class", "for english class", "for bio class", "for class i",
+                      "for a school project", "for my essay", "for an essay", "政治课在讨论",
+                      "道德与法治课", "心理课讲", "课上讨论", "话剧", "排练", "那场戏", "这场戏",
+                      "怎么演")
 ACTED_CATEGORIES = frozenset({"substance_overdose", "self_harm"})
 SIGNAL_NAMES = ("methods", "time_or_plan", "negation", "reported", "first_person", "acted")
 
@@ -207,8 +213,9 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit], signals: dict[str
            text: str) -> Assessment:
     reasons: list[str] = []
     first_person = bool(signals["first_person"])
-    news = bool(signals["reported"]) and not first_person and any(
-        marker in text for marker in NEWS_MARKERS)
+    news = (bool(signals["reported"]) and not first_person and any(
+        marker in text for marker in NEWS_MARKERS)) or any(
+        marker in text for marker in SCHOOLWORK_MARKERS)
     negations = signals["negation"]
     levels: list[Level] = []
     negated = False
