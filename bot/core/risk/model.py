@@ -6,8 +6,8 @@ Why: the lexicon finds what it lists, but teens describe danger in endless indir
 ``qingxin train screening`` on the labelled messages of ``knowledge/risk/training/``, reads the
 whole message. Rules of its use (see ``screener.py``):
 - it can raise a level to ``low`` or ``high``, never to ``imminent`` on its own and
-  never lower anything the lexicon found; above its ``sure`` threshold its ``high`` counts like a
-  lexicon term in "a method and a time" (吞了半瓶药 + 刚才);
+  never lower anything the lexicon found; above its ``sure`` threshold its ``high`` joins "a
+  method already used" (刚才吞了半瓶药), and beside an idiom only a sure score counts;
 - it has two heads: ``crisis`` (high or imminent) and ``distress`` (low or above); the
   thresholds were chosen on cross-validated scores when it was trained.
 """
@@ -47,7 +47,7 @@ def features(text: str) -> list[str]:
 class Thresholds(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     high: float = Field(gt=0, lt=1)  # crisis head: high
-    sure: float = Field(gt=0, lt=1)  # crisis head: sure enough to make a method and a time a plan
+    sure: float = Field(gt=0, lt=1)  # crisis head: sure enough to join a method already used
     low: float = Field(gt=0, lt=1)  # distress head: low
 
 
@@ -93,7 +93,7 @@ class RiskModel:
 
 
 def _sigmoid(value: float) -> float:
-    return 1 / (1 + math.exp(-value))
+    return 1 / (1 + math.exp(-max(-50.0, min(50.0, value))))
 
 
 def load_model(directory: Path) -> RiskModel | None:
