@@ -39,8 +39,8 @@ NEWS_MARKERS = ("新闻", "报道", "电影", "小说", "电视剧", "动漫", "
 # schoolwork or a play about the subject, even said with "I" (我演朱丽叶, "for health class I need")
 SCHOOLWORK_MARKERS = ("for health class", "for english class", "for bio class", "for class i",
                       "for a school project", "for my essay", "for an essay", "政治课在讨论",
-                      "道德与法治课", "心理课讲", "课上讨论", "话剧", "排练", "那场戏", "这场戏",
-                      "怎么演")
+                      "道德与法治课", "心理课讲", "课上讨论", "安全教育", "话剧", "排练", "那场戏",
+                      "这场戏", "怎么演")
 ACTED_CATEGORIES = frozenset({"substance_overdose", "self_harm"})
 SIGNAL_NAMES = ("methods", "time_or_plan", "negation", "reported", "first_person", "acted")
 
