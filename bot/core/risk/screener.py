@@ -32,15 +32,16 @@ from bot.core.risk.normalize import Normalized, normalize
 
 MAX_CHARS = 100_000
 NEGATION_REACH = 4  # characters between a negation and the term it negates
-NEWS_MARKERS = ("新闻", "报道", "电影", "小说", "电视剧", "动漫", "游戏里", "历史", "心理课",
-                "生物课", "化学课", "课本上", "课上讲", "作业题", "news", "movie", "novel", "film",
-                "show", "book", "article", "story", "game", "class", "textbook",
+NEWS_MARKERS = ("新闻", "报道", "电影", "小说", "电视剧", "动漫", "动画片", "游戏里", "历史",
+                "心理课", "生物课", "化学课", "课本上", "课上讲", "作业题", "news", "movie",
+                "novel", "film", "show", "book", "article", "story", "game", "class", "textbook",
                 "homework question", "thesis", "essay")
 # schoolwork or a play about the subject, even said with "I" (我演朱丽叶, "for health class I need")
 SCHOOLWORK_MARKERS = ("for health class", "for english class", "for bio class", "for class i",
                       "for a school project", "for my essay", "for an essay", "政治课在讨论",
                       "道德与法治课", "心理课讲", "课上讨论", "安全教育", "话剧", "排练", "那场戏",
-                      "这场戏", "怎么演")
+                      "这场戏", "怎么演", "for a quiz",
+                      "geography quiz")
 ACTED_CATEGORIES = frozenset({"substance_overdose", "self_harm"})
 SIGNAL_NAMES = ("methods", "time_or_plan", "negation", "reported", "first_person", "acted")
 
