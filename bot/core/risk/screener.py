@@ -113,7 +113,7 @@ class Screener:
         if self.model is None and not any(found.terms or found.parts for _, found in matches):
             return NO_RISK  # the common case: signals or idioms alone are nothing
         benign: list[tuple[int, int]] = []
-        signals: dict[str, list[_Hit]] = {name: [] for name in SIGNAL_NAMES}
+        signals: dict[str, list[tuple[int, int]]] = {name: [] for name in SIGNAL_NAMES}
         found_terms: list[_Hit] = []
         parts: list[tuple[int, int, Entry]] = []
         for end, (length, edges, terms_here, signals_here, benign_here, parts_here) in matches:
@@ -127,7 +127,7 @@ class Screener:
             if benign_here:
                 benign.append((start, stop))
             for entry in signals_here:
-                signals[entry.name].append(_Hit(start, stop, entry))
+                signals[entry.name].append((start, stop))
         if parts:
             found_terms.extend(_combined(parts))
         if benign:  # a hit whose end lies in an idiom (她说想死 in 她说想死你了) is the idiom
@@ -210,8 +210,8 @@ def _longest(terms: list[_Hit]) -> list[_Hit]:
     return [hit for hit in terms if id(hit) not in inside]
 
 
-def _judge(original: str, norm: Normalized, terms: list[_Hit], signals: dict[str, list[_Hit]],
-           text: str) -> Assessment:
+def _judge(original: str, norm: Normalized, terms: list[_Hit],
+           signals: dict[str, list[tuple[int, int]]], text: str) -> Assessment:
     reasons: list[str] = []
     first_person = bool(signals["first_person"])
     news = (bool(signals["reported"]) and not first_person and any(
@@ -224,8 +224,8 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit], signals: dict[str
         level, note = hit.entry.level, ""
         if hit.entry.kind == "model" and negated:
             level, note = min(level, Level.LOW), "; the lexicon's hit was negated"
-        elif negations and any(n.end <= hit.start <= n.end + NEGATION_REACH
-                               and n.start < hit.start for n in negations):
+        elif negations and any(end <= hit.start <= end + NEGATION_REACH and start < hit.start
+                               for start, end in negations):
             level, note, negated = min(level, Level.LOW), "; negated", True
         elif news:
             level, note = min(level, Level.LOW), "; reported (news or story)"
