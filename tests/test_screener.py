@@ -203,3 +203,8 @@ def test_a_combination_with_one_part_names_its_line(tmp_path):
 ])
 def test_indirect_signs_of_danger_are_high(screener, message):
     assert screener.assess(message).level >= Level.HIGH
+
+
+def test_a_threat_said_as_a_joke_is_low_but_a_death_wish_never_is(screener):
+    assert screener.assess("弟弟把我的乐高拆了，我要杀了他（开玩笑的）").level < Level.MEDIUM
+    assert screener.assess("this essay makes me want to kill myself jk").level >= Level.HIGH

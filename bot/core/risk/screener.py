@@ -11,6 +11,8 @@ Rules (from ``../shared/research/risk_screening.md``; when in doubt, the higher 
    schoolwork or a play about the subject (even with "I"), counts at most ``low``; someone else
    at risk ("my friend wants to kill herself") stays as it is: the person writing needs help
    for them.
+   Threats to or from others said as a joke (开玩笑的, "jk") count ``low``; death wishes about
+   oneself never do.
 5. A method and a time or plan together with a hit of ``medium`` or more make it
    ``imminent``; with only a ``low`` hit (今晚去天台看星星) they change nothing. A method
    already used (吞了一堆药, "took 30 pills") with a hit of ``medium`` or more, or with
@@ -42,6 +44,9 @@ SCHOOLWORK_MARKERS = ("for health class", "for english class", "for bio class", 
                       "道德与法治课", "心理课讲", "课上讨论", "安全教育", "话剧", "排练", "那场戏",
                       "这场戏", "怎么演", "for a quiz",
                       "geography quiz")
+# "I'll kill him (开玩笑的)" about a little brother is a joke; "I want to die lol" never is
+JOKE_MARKERS = ("开玩笑的", "开个玩笑", "说着玩的", "jk", "just kidding", "j/k", "kidding lol")
+JOKED_ABOUT = frozenset({"violence_to_others", "threats_received"})
 ACTED_CATEGORIES = frozenset({"substance_overdose", "self_harm"})
 SIGNAL_NAMES = ("methods", "time_or_plan", "negation", "reported", "first_person", "acted")
 
@@ -219,16 +224,23 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit],
         marker in text for marker in SCHOOLWORK_MARKERS)
     negations = signals["negation"]
     levels: list[Level] = []
-    negated = False
+    joking = any(marker in text for marker in JOKE_MARKERS)
+    denied = False  # a risk the lexicon found was negated (我没有想自杀): the model defers
     for hit in terms:
         level, note = hit.entry.level, ""
-        if hit.entry.kind == "model" and negated:
-            level, note = min(level, Level.LOW), "; the lexicon's hit was negated"
+        if hit.entry.kind == "model":
+            if denied:
+                level, note = min(level, Level.LOW), "; the lexicon's hit was negated"
+            elif news:
+                level, note = min(level, Level.LOW), "; reported (news or story)"
         elif negations and any(end <= hit.start <= end + NEGATION_REACH and start < hit.start
                                for start, end in negations):
-            level, note, negated = min(level, Level.LOW), "; negated", True
+            denied = denied or (hit.entry.name != "distress" and level >= Level.MEDIUM)
+            level, note = min(level, Level.LOW), "; negated"
         elif news:
             level, note = min(level, Level.LOW), "; reported (news or story)"
+        elif joking and hit.entry.name in JOKED_ABOUT:
+            level, note = min(level, Level.LOW), "; said as a joke"
         levels.append(level)
         reasons.append(f"{hit.entry.term!r} ({hit.entry.name}, {hit.entry.level.label}{note})")
     level = max(levels)
