@@ -205,6 +205,10 @@ def test_indirect_signs_of_danger_are_high(screener, message):
     assert screener.assess(message).level >= Level.HIGH
 
 
+def test_a_classmate_at_risk_is_not_a_class(screener):
+    assert screener.assess("classmate told me she wants to kill herself").level >= Level.HIGH
+
+
 def test_a_threat_said_as_a_joke_is_low_but_a_death_wish_never_is(screener):
     assert screener.assess("弟弟把我的乐高拆了，我要杀了他（开玩笑的）").level < Level.MEDIUM
     assert screener.assess("this essay makes me want to kill myself jk").level >= Level.HIGH

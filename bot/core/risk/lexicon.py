@@ -38,7 +38,8 @@ _LABELS = tuple(level.name.lower() for level in Level)
 CATEGORIES = ("suicide", "self_harm", "physical_abuse", "sexual_abuse", "neglect",
               "severe_bullying", "threats_received", "violence_to_others", "running_away",
               "substance_overdose", "distress")
-SIGNALS = ("methods", "time_or_plan", "negation", "reported", "first_person", "acted")
+SIGNALS = ("methods", "time_or_plan", "negation", "reported", "first_person", "acted", "news",
+           "schoolwork", "joking")
 Words = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
@@ -84,6 +85,9 @@ class SignalsFile(_Strict):
     reported: ByLang
     first_person: ByLang
     acted: ByLang = ByLang()  # it has already happened: 吞了, 割了, took, swallowed
+    news: ByLang = ByLang()  # with "reported" and no "I": someone else's story (新闻, movie)
+    schoolwork: ByLang = ByLang()  # schoolwork or a play about the subject, even with "I"
+    joking: ByLang = ByLang()  # a threat said as a joke (开玩笑的, jk)
 
 
 class BenignFile(_Strict):

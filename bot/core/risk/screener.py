@@ -34,21 +34,11 @@ from bot.core.risk.normalize import Normalized, normalize
 
 MAX_CHARS = 100_000
 NEGATION_REACH = 4  # characters between a negation and the term it negates
-NEWS_MARKERS = ("新闻", "报道", "电影", "小说", "电视剧", "动漫", "动画片", "游戏里", "历史",
-                "心理课", "生物课", "化学课", "课本上", "课上讲", "作业题", "news", "movie",
-                "novel", "film", "show", "book", "article", "story", "game", "class", "textbook",
-                "homework question", "thesis", "essay")
-# schoolwork or a play about the subject, even said with "I" (我演朱丽叶, "for health class I need")
-SCHOOLWORK_MARKERS = ("for health class", "for english class", "for bio class", "for class i",
-                      "for a school project", "for my essay", "for an essay", "政治课在讨论",
-                      "道德与法治课", "心理课讲", "课上讨论", "安全教育", "话剧", "排练", "那场戏",
-                      "这场戏", "怎么演", "for a quiz",
-                      "geography quiz")
-# "I'll kill him (开玩笑的)" about a little brother is a joke; "I want to die lol" never is
-JOKE_MARKERS = ("开玩笑的", "开个玩笑", "说着玩的", "jk", "just kidding", "j/k", "kidding lol")
+# threats to or from others said as a joke count low; a death wish about oneself never does
 JOKED_ABOUT = frozenset({"violence_to_others", "threats_received"})
 ACTED_CATEGORIES = frozenset({"substance_overdose", "self_harm"})
-SIGNAL_NAMES = ("methods", "time_or_plan", "negation", "reported", "first_person", "acted")
+SIGNAL_NAMES = ("methods", "time_or_plan", "negation", "reported", "first_person", "acted", "news",
+                "schoolwork", "joking")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +136,7 @@ class Screener:
                 terms.append(opinion)
         if not terms:
             return NO_RISK
-        return _judge(original, norm, terms, signals, text)
+        return _judge(original, norm, terms, signals)
 
 
 def load_screener(directory: Path, repeat: int = 1) -> Screener:
@@ -216,15 +206,14 @@ def _longest(terms: list[_Hit]) -> list[_Hit]:
 
 
 def _judge(original: str, norm: Normalized, terms: list[_Hit],
-           signals: dict[str, list[tuple[int, int]]], text: str) -> Assessment:
+           signals: dict[str, list[tuple[int, int]]]) -> Assessment:
     reasons: list[str] = []
     first_person = bool(signals["first_person"])
-    news = (bool(signals["reported"]) and not first_person and any(
-        marker in text for marker in NEWS_MARKERS)) or any(
-        marker in text for marker in SCHOOLWORK_MARKERS)
+    news = (bool(signals["reported"]) and not first_person and bool(signals["news"])) or bool(
+        signals["schoolwork"])
     negations = signals["negation"]
     levels: list[Level] = []
-    joking = any(marker in text for marker in JOKE_MARKERS)
+    joking = bool(signals["joking"])
     denied = False  # a risk the lexicon found was negated (我没有想自杀): the model defers
     for hit in terms:
         level, note = hit.entry.level, ""
