@@ -46,10 +46,11 @@ _SEPARATOR = "[" + re.escape(_SEPARATOR_CHARS) + r"\s]"
 _HAN = "[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0010ffff]"
 # Only the separator runs that may change (the rest are left alone without a Python step):
 # at an edge, two or more, between Chinese characters, between single letters, or a line break.
-_SEPARATOR_RUN = re.compile(
-    f"(?P<edge>^{_SEPARATOR}+|{_SEPARATOR}+$)|(?P<long>{_SEPARATOR}{{2,}})"
+_SEPARATOR_RUN = re.compile(  # the lookahead turns every other character away at once
+    f"(?={_SEPARATOR}|[^\\S ])"
+    f"(?:(?P<edge>^{_SEPARATOR}+|{_SEPARATOR}+$)|(?P<long>{_SEPARATOR}{{2,}})"
     f"|(?P<han>(?<={_HAN}){_SEPARATOR}(?={_HAN}))"
-    f"|(?P<letter>(?<=(?<![a-z])[a-z]){_SEPARATOR}(?=[a-z](?![a-z])))|(?P<space>[^\\S ])")
+    f"|(?P<letter>(?<=(?<![a-z])[a-z]){_SEPARATOR}(?=[a-z](?![a-z])))|(?P<space>[^\\S ]))")
 
 
 @dataclass(frozen=True, slots=True)
