@@ -227,9 +227,10 @@ def _train_screening(data: Path | None, out: Path | None) -> int:
     from bot.risk_training import train, training_files, write_model
     from bot.settings import lexicon_dir
 
-    files = training_files(data or lexicon_dir() / "training")
+    directory = data or lexicon_dir() / "training"
+    files = training_files(directory)
     if not files:
-        print(f"qingxin: no labelled YAML files in {data}", file=sys.stderr)
+        print(f"qingxin: no labelled YAML files in {directory}", file=sys.stderr)
         return EXIT_BAD_DATA
     target = out or lexicon_dir() / MODEL_FILE
     content = train(files)

@@ -28,7 +28,7 @@ from bot.core.risk.normalize import normalize
 from bot.risk_tools import read_labelled
 
 HIGH_FALSE_ALARMS = 0.02  # benign messages the model may put at high, cross-validated
-SURE_FALSE_ALARMS = 0.005  # benign messages above the score where its high joins a plan
+SURE_FALSE_ALARMS = 0.005  # benign messages above the score where its high may join rule 5
 LOW_FALSE_ALARMS = 0.15  # benign messages it may put at low or above
 REGULARISATION = 10.0  # scikit-learn's C
 MIN_DOCUMENTS = 2  # a feature must occur in this many messages to be learnt

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.core.risk.lexicon import Combo, Entry, Level, Lexicon, load_lexicon
+from bot.core.risk.lexicon import SIGNALS, Combo, Entry, Level, Lexicon, load_lexicon
 from bot.core.risk.model import RiskModel, load_model
 from bot.core.risk.normalize import Normalized, normalize
 
@@ -37,8 +37,6 @@ NEGATION_REACH = 4  # characters between a negation and the term it negates
 # threats to or from others said as a joke count low; a death wish about oneself never does
 JOKED_ABOUT = frozenset({"violence_to_others", "threats_received"})
 ACTED_CATEGORIES = frozenset({"substance_overdose", "self_harm"})
-SIGNAL_NAMES = ("methods", "time_or_plan", "negation", "reported", "first_person", "acted", "news",
-                "schoolwork", "joking")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +106,7 @@ class Screener:
         if self.model is None and not any(found.terms or found.parts for _, found in matches):
             return NO_RISK  # the common case: signals or idioms alone are nothing
         benign: list[tuple[int, int]] = []
-        signals: dict[str, list[tuple[int, int]]] = {name: [] for name in SIGNAL_NAMES}
+        signals: dict[str, list[tuple[int, int]]] = {name: [] for name in SIGNALS}
         found_terms: list[_Hit] = []
         parts: list[tuple[int, int, Entry]] = []
         for end, (length, edges, terms_here, signals_here, benign_here, parts_here) in matches:
