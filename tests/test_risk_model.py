@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from bot.core.datafile import DataError
 from bot.core.risk.lexicon import Level, load_lexicon
-from bot.core.risk.model import MODEL_FILE, load_model
+from bot.core.risk.model import MODEL_FILE, features, load_model
+from bot.core.risk.normalize import normalize
 from bot.core.risk.screener import Screener
 from bot.risk_tools import read_labelled
 from bot.risk_training import fingerprint, training_files
@@ -30,6 +31,17 @@ def test_the_shipped_model_was_trained_on_the_shipped_data():
     """Retrain with `qingxin train screening` after changing knowledge/risk/training/."""
     shipped = json.loads((lexicon_dir() / MODEL_FILE).read_text(encoding="utf-8"))
     assert shipped["trained_on"]["files"] == fingerprint(training_files(TRAINING))
+
+
+def test_screening_finds_the_features_training_counts():
+    """The automaton at screening time and ``features()`` at training time must agree."""
+    model = load_model(lexicon_dir())
+    shipped = json.loads((lexicon_dir() / MODEL_FILE).read_text(encoding="utf-8"))
+    vocabulary = set(shipped["weights"])
+    rows = read_labelled(TRAINING / "screening_dev.yaml")
+    for text in [normalize(row["text"]).text for row in rows] + ["i want to", "a  b", "我 want 死"]:
+        learnt = {feature for feature in features(text) if feature in vocabulary}
+        assert model.features_in(text) == learnt, text
 
 
 def test_the_model_raises_levels_and_never_lowers_them(screener, lexicon_only):

@@ -81,8 +81,15 @@ class RiskModel:
             self._automaton.add_word(feature, index)
         self._automaton.make_automaton()
 
+    def features_in(self, text: str) -> set[str]:
+        """The learnt features of a normalised text, as the automaton finds them."""
+        return {self._features[index] for index in self._indices(text)}
+
+    def _indices(self, text: str) -> list[int]:
+        return list({index for _, index in self._automaton.iter(f" {text} ")})
+
     def score(self, text: str) -> Score:
-        known = list({index for _, index in self._automaton.iter(f" {text} ")})
+        known = self._indices(text)
         if not known:
             crisis, distress = (_sigmoid(float(b)) for b in self._bias)
             return Score(crisis, distress, None)
