@@ -15,6 +15,7 @@ from bot.core.kb.model import load_knowledge
 from bot.core.kb.search import Index, load_synonyms
 from bot.core.registry import default_registry
 from bot.core.risk.screener import load_screener
+from bot.core.smalltalk import SmallTalk, load_smalltalk
 from bot.identity import Pseudonymizer
 from bot.runtime.dispatcher import Dispatcher
 from bot.settings import Settings, knowledge_dir
@@ -51,12 +52,17 @@ def build_knowledge_base(directory: Path | None = None) -> KnowledgeBase | None:
     return KnowledgeBase(knowledge, Index(knowledge.entries, load_synonyms(root / "synonyms.yaml")))
 
 
+def build_smalltalk(directory: Path | None = None) -> SmallTalk:
+    """Greetings, thanks and goodbyes of ``knowledge/smalltalk.yaml``; raises ``DataError``."""
+    return load_smalltalk((directory or knowledge_dir()) / "smalltalk.yaml")
+
+
 def build_engine(settings: Settings) -> Engine:
     """Load and check the flows, the risk lexicon and the knowledge base; raises ``DataError``
     listing every problem."""
     flows = load_flows(settings.flows_dir, default_registry(), REQUIREMENTS)
     return Engine(flows, load_screener(settings.lexicon_dir),
-                  kb=build_knowledge_base())
+                  kb=build_knowledge_base(), smalltalk=build_smalltalk())
 
 
 def build_app(settings: Settings, clock: Clock = utc_now) -> App:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bot.app import build_knowledge_base
+from bot.app import build_knowledge_base, build_smalltalk
 from bot.core.cases.model import DeskView
 from bot.core.engine import REQUIREMENTS, Engine
 from bot.core.events import Conversation, Inbound, Outbound, StepResult
@@ -42,7 +42,8 @@ def screener() -> Screener:
 
 @pytest.fixture(scope="session")
 def engine(flow_set: FlowSet, screener: Screener) -> Engine:
-    return Engine(flow_set, screener, kb=build_knowledge_base())
+    return Engine(flow_set, screener, kb=build_knowledge_base(),
+                  smalltalk=build_smalltalk())
 
 
 @dataclass

@@ -11,8 +11,9 @@ Theory of operation (sans-I/O, like h11):
 - Then, in order: counselors' commands and relay (``cases.desk``); a teen's message relayed while
   a counselor holds their case; global ``/commands``; a button payload, which must belong to the
   current state (an old or forged one re-shows the state); a button's label typed as text; the
-  state's ``text`` options; and free text that is none of these goes to the knowledge base
-  (without one, a kind reply with the ways to get help): never a dead end.
+  state's ``text`` options; small talk (a bare greeting, 在吗, thanks, goodbye) gets a kind word;
+  and free text that is none of these goes to the knowledge base (without one, a kind reply
+  with the ways to get help): never a dead end.
 - Global commands that leave the current flow (help, human, language, forget) remember where the
   user was in the ``_return`` slot, so ``@back`` brings them back.
 - Raises only on a bug; the runtime answers a failed step with ``apology()``.
@@ -49,6 +50,7 @@ from bot.core.registry import RETURN_TO, Scratch
 from bot.core.risk.lexicon import Level
 from bot.core.risk.screener import NO_RISK, Assessment, Screener
 from bot.core.risk.tracking import stored_level, track
+from bot.core.smalltalk import INTENTS, SmallTalk
 from bot.core.text import Command, clean, detect_lang, fold, lang_from_hint, parse_command
 
 WELCOME = "main.welcome"
@@ -66,7 +68,8 @@ LANG_ARGS: Mapping[str, Lang] = {
     "en": "en", "english": "en", "英文": "en", "英语": "en",
 }
 CRISIS = "crisis.alert"
-TEXTS = ("free_text", "unknown_command", "stale_button", "error", "medium_support", "non_text")
+TEXTS = ("free_text", "unknown_command", "stale_button", "error", "medium_support", "non_text",
+         *(f"smalltalk_{intent}" for intent in INTENTS))
 KB_TEXTS = ("based_on", "unsure", "nothing", "helpful", "not_helpful", "counselor",
             "legal_counselor", "thanks", "sorry", "menu")
 REQUIREMENTS = Requirements(
@@ -85,11 +88,12 @@ class Engine:
 
     def __init__(self, flows: FlowSet, screener: Screener | None = None,
                  sla: Mapping[str, timedelta] = DEFAULT_SLA,
-                 kb: KnowledgeBase | None = None) -> None:
+                 kb: KnowledgeBase | None = None, smalltalk: SmallTalk | None = None) -> None:
         self.flows = flows
         self.screener = screener
         self.sla = sla
         self.kb = kb
+        self.smalltalk = smalltalk
 
     def step(self, conversation: Conversation | None, inbound: Inbound,
              desk: DeskView = EMPTY_DESK) -> StepResult:
@@ -321,6 +325,12 @@ class _Turn:
         if state.text:
             move = self.flows.machine(self.flow).fire(self.state, TEXT_TRIGGER, self.scratch)
         if move is None:
+            intent = self.engine.smalltalk.intent(text) if self.engine.smalltalk else None
+            if intent is not None and not self.supported:
+                self._say(self.flows.text(f"system.smalltalk_{intent}"))
+                if intent in ("greeting", "presence"):
+                    self._show()
+                return
             if self.engine.kb is not None and not self.supported:
                 self._kb_answer(text)
                 return
