@@ -75,6 +75,20 @@ def test_negation_lowers_only_what_it_negates(screener):
     assert screener.assess("我不想活了").level >= Level.HIGH
 
 
+@pytest.mark.parametrize("message", ["我没有想自杀", "我不是想死，我只是不想上学",
+                                     "放心我不会自杀的", "没有想伤害自己，放心",
+                                     "i would never hurt myself"])
+def test_a_denial_is_not_raised_by_the_model(screener, message):
+    assert screener.assess(message).level < Level.HIGH
+
+
+@pytest.mark.parametrize("message", ["我没有想自杀 只是想永远睡着不醒",
+                                     "我从来没有这么想死过", "i've never wanted to die so badly",
+                                     "am i ok? not. suicidal thoughts every night"])
+def test_a_negation_reaches_only_the_next_term_in_its_sentence(screener, message):
+    assert screener.assess(message).level >= Level.HIGH
+
+
 def test_news_is_not_a_crisis_but_a_friend_at_risk_is(screener):
     assert screener.assess("新闻里说有个学生自杀了").level < Level.HIGH
     assert screener.assess("my friend told me she wants to kill herself").level >= Level.MEDIUM
@@ -105,6 +119,15 @@ def test_malformed_lexicon_names_file_and_line(tmp_path):
     with pytest.raises(DataError) as caught:
         load_lexicon(tmp_path)
     assert str(caught.value).startswith(f"{tmp_path / 'suicide.yaml'}:5:")
+
+
+def test_a_denial_above_low_names_its_line(tmp_path):
+    (tmp_path / "suicide.yaml").write_text(
+        "category: suicide\nterms:\n  - term: 不想死\n    lang: zh\n    level: high\n"
+        "    denies: true\n", encoding="utf-8")
+    with pytest.raises(DataError, match="must be level low") as caught:
+        load_lexicon(tmp_path)
+    assert str(caught.value).startswith(f"{tmp_path / 'suicide.yaml'}:3:")
 
 
 def test_screen_command_jsonl():

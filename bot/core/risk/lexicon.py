@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Annotated, Literal, NamedTuple
 
 import ahocorasick
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from bot.core.datafile import DataError, DataIssue, Positions, load_yaml
 from bot.core.risk.normalize import normalize
@@ -52,7 +59,14 @@ class TermSpec(_Strict):
     lang: Literal["zh", "en"]
     level: Literal["low", "medium", "high", "imminent"]
     variants: tuple[Words, ...] = ()
+    denies: bool = False  # says the risk is absent (我没有想自杀): the model then defers
     note: str | None = None
+
+    @model_validator(mode="after")
+    def _a_denial_is_low(self) -> TermSpec:
+        if self.denies and self.level != "low":
+            raise ValueError("a term that denies the risk must be level low")
+        return self
 
 
 class ComboSpec(_Strict):
@@ -115,6 +129,7 @@ class Entry:
     term: str  # the plain form, for the reason
     combo: Combo | None = None  # for a part: the combination it belongs to
     part: int = 0  # for a part: which one
+    denies: bool = False  # a term that says the risk is absent (不想死, 没有想自杀)
 
 
 class Found(NamedTuple):
@@ -209,7 +224,8 @@ def _add_terms(parsed: CategoryFile, positions: Positions, entries: dict[str, li
             if key is None or key in mine:
                 continue  # a spelling that normalises to a term already here adds nothing
             mine.add(key)
-            entries.setdefault(key, []).append(Entry("term", parsed.category, level, spec.term))
+            entries.setdefault(key, []).append(
+                Entry("term", parsed.category, level, spec.term, denies=spec.denies))
     for i, combo_spec in enumerate(parsed.combos):
         combo = Combo(name=parsed.category, level=Level.parse(combo_spec.level),
                       term=combo_spec.combo, parts=len(combo_spec.parts),

@@ -9,7 +9,11 @@ whole message. Rules of its use (see ``screener.py``):
   never lower anything the lexicon found; above its ``sure`` threshold its ``high`` joins "a
   method already used" (刚才吞了半瓶药), and beside an idiom only a sure score counts;
 - it has two heads: ``crisis`` (high or imminent) and ``distress`` (low or above); the
-  thresholds were chosen on cross-validated scores when it was trained.
+  thresholds were chosen on cross-validated scores when it was trained;
+- the crisis head's features carry a naive-Bayes ratio (NBSVM): a message's crisis vector is
+  the ratios of the features it has, divided by ``sqrt(sum of their squares + short_floor)``
+  so that two or three words cannot score like a sentence; the distress vector is binary and
+  of unit length.
 """
 
 from __future__ import annotations
@@ -55,10 +59,11 @@ class ModelHead(BaseModel):
     """Everything in the file but the weights, which are checked with numpy (there are many)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    version: int = Field(ge=1, le=1)
+    version: int = Field(ge=2, le=2)
     heads: tuple[str, str]
     bias: tuple[float, float]
     thresholds: Thresholds
+    short_floor: float = Field(ge=0)
     trained_on: dict[str, object]
 
 
@@ -74,8 +79,10 @@ class RiskModel:
         self.thresholds = spec.thresholds
         self.trained_on = spec.trained_on
         self._features = features
-        self._weights = weights  # one row a feature: crisis, distress
-        self._bias = np.array(spec.bias, dtype=np.float64)
+        # one row a feature: crisis weight (ratio applied), distress weight, squared ratio
+        self._table = np.column_stack([weights[:, :2], weights[:, 2] ** 2])
+        self._short_floor = spec.short_floor
+        self._bias = spec.bias
         self._automaton = ahocorasick.Automaton()
         for index, feature in enumerate(features):
             self._automaton.add_word(feature, index)
@@ -93,9 +100,11 @@ class RiskModel:
         if not known:
             crisis, distress = (_sigmoid(float(b)) for b in self._bias)
             return Score(crisis, distress, None)
-        rows = self._weights[known]
-        crisis, distress = rows.sum(axis=0) / math.sqrt(len(known)) + self._bias
-        return Score(_sigmoid(float(crisis)), _sigmoid(float(distress)),
+        rows = self._table[known]
+        crisis, distress, squared = rows.sum(axis=0).tolist()
+        crisis = crisis / (math.sqrt(squared + self._short_floor) or 1.0) + self._bias[0]
+        distress = distress / math.sqrt(len(known)) + self._bias[1]
+        return Score(_sigmoid(crisis), _sigmoid(distress),
                      self._features[known[int(rows[:, 0].argmax())]])
 
 
@@ -124,8 +133,8 @@ def load_model(directory: Path) -> RiskModel | None:
                          for e in exc.errors()]) from None
     try:
         weights = np.array(list(raw_weights.values()), dtype=np.float64)
-        if weights.ndim != 2 or weights.shape[1] != 2 or not np.isfinite(weights).all():
-            raise ValueError("expected two numbers a feature")
+        if weights.ndim != 2 or weights.shape[1] != 3 or not np.isfinite(weights).all():
+            raise ValueError("expected three numbers a feature: crisis, distress, ratio")
     except (AttributeError, TypeError, ValueError) as exc:
         line = text[:text.find('"weights"')].count("\n") + 1 if '"weights"' in text else 1
         raise DataError([DataIssue(path=str(path), line=line, col=1,

@@ -25,15 +25,21 @@ Rules (from ``../shared/research/risk_screening.md``; when in doubt, the higher 
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core.risk.lexicon import SIGNALS, Combo, Entry, Level, Lexicon, load_lexicon
-from bot.core.risk.model import RiskModel, load_model
+from bot.core.risk.model import RiskModel, Score, load_model
 from bot.core.risk.normalize import Normalized, normalize
 
 MAX_CHARS = 100_000
-NEGATION_REACH = 4  # characters between a negation and the term it negates
+_CLAUSE_END = re.compile(r"[.!?;。！？；…\n,，、]")
+MIN_CLAUSE = 10  # normalised characters: shorter clauses are read only as part of the whole
+_SENTENCE_END = re.compile(r"[.!?;。！？；…\n]")
+NEGATION_REACH = 4  # characters between a negation and the term it negates; a term may also
+# start inside the negation (没有想 + 想伤害自己), but never where it starts (不打算活 is a term)
 # threats to or from others said as a joke count low; a death wish about oneself never does
 JOKED_ABOUT = frozenset({"violence_to_others", "threats_received"})
 ACTED_CATEGORIES = frozenset({"substance_overdose", "self_harm"})
@@ -129,7 +135,7 @@ class Screener:
         terms = _longest(found_terms) if len(found_terms) > 1 else found_terms
         if self.model is not None and max((hit.entry.level for hit in terms),
                                           default=Level.NONE) < Level.HIGH:
-            opinion = _second_opinion(self.model, text, terms, idiom=bool(benign))
+            opinion = _second_opinion(self.model, original, norm, terms, idiom=bool(benign))
             if opinion is not None:
                 terms.append(opinion)
         if not terms:
@@ -143,16 +149,26 @@ def load_screener(directory: Path, repeat: int = 1) -> Screener:
     return Screener(load_lexicon(directory, repeat=repeat), load_model(directory))
 
 
-def _second_opinion(model: RiskModel, text: str, terms: list[_Hit], *,
+def _second_opinion(model: RiskModel, original: str, norm: Normalized, terms: list[_Hit], *,
                     idiom: bool) -> _Hit | None:
     """The model's reading as one more hit, where the lexicon found nothing high: ``high`` (a
     crisis of some category) or ``low`` (distress). Never ``medium``: a medium reply interrupts
     with support and three of them escalate, which a guess should not do. Its evidence is the
     feature that weighed most. Where an idiom explains the alarming words (笑死, "what does
-    unalive mean"), only a sure score counts as high."""
-    score = model.score(text)
-    limits = model.thresholds
-    if score.crisis >= (limits.sure if idiom else limits.high):
+    unalive mean"), only a sure score counts as high.
+
+    It reads the whole message, then each clause of a long one: one sentence of danger inside
+    a chatty paragraph (…then I swallowed everything in the cabinet. anyway how was your day)
+    is drowned out in the whole but not in its clause."""
+    text, limits = norm.text, model.thresholds
+    needed = limits.sure if idiom else limits.high
+    score, offset = model.score(text), 0
+    if score.crisis < needed:
+        for start, clause in _clauses(original, norm):
+            reading = model.score(clause)
+            if reading.crisis > score.crisis:
+                score, offset = Score(reading.crisis, score.distress, reading.strongest), start
+    if score.crisis >= needed:
         level = Level.HIGH
         category = next((hit.entry.name for hit in terms if hit.entry.name != "distress"),
                         "unspecified")
@@ -161,11 +177,23 @@ def _second_opinion(model: RiskModel, text: str, terms: list[_Hit], *,
     else:
         return None
     fragment = (score.strongest or "").strip()
-    start = text.find(fragment) if fragment else -1
+    start = text.find(fragment, offset) if fragment else -1
     start, end = (start, start + len(fragment)) if start >= 0 else (0, len(text))
     entry = Entry("model", category, level, f"model (crisis {score.crisis:.2f}, distress "
                                            f"{score.distress:.2f})")
     return _Hit(start, end, entry, sure=score.crisis >= limits.sure)
+
+
+def _clauses(original: str, norm: Normalized) -> list[tuple[int, str]]:
+    """(start, normalised clause) for each clause of at least ``MIN_CLAUSE`` characters, where
+    the original has two or more; clauses end at sentence punctuation and commas."""
+    cuts = sorted({bisect_left(norm.origin, found.start())
+                   for found in _CLAUSE_END.finditer(original)} - {0, len(norm.text)})
+    if not cuts:
+        return []
+    bounds = zip([0, *cuts], [*cuts, len(norm.text)], strict=True)
+    return [(start, norm.text[start:end].strip()) for start, end in bounds
+            if len(norm.text[start:end].strip()) >= MIN_CLAUSE]
 
 
 def _combined(parts: list[tuple[int, int, Entry]]) -> list[_Hit]:
@@ -212,7 +240,8 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit],
     negations = signals["negation"]
     levels: list[Level] = []
     joking = bool(signals["joking"])
-    denied = False  # a risk the lexicon found was negated (我没有想自杀): the model defers
+    # a risk the lexicon found was negated or denied (我没有想自杀): the model defers
+    denied = any(hit.entry.denies for hit in terms)
     for hit in terms:
         level, note = hit.entry.level, ""
         if hit.entry.kind == "model":
@@ -220,8 +249,7 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit],
                 level, note = min(level, Level.LOW), "; the lexicon's hit was negated"
             elif news:
                 level, note = min(level, Level.LOW), "; reported (news or story)"
-        elif negations and any(end <= hit.start <= end + NEGATION_REACH and start < hit.start
-                               for start, end in negations):
+        elif negations and _negated(hit, terms, negations, original, norm):
             denied = denied or (hit.entry.name != "distress" and level >= Level.MEDIUM)
             level, note = min(level, Level.LOW), "; negated"
         elif news:
@@ -252,6 +280,22 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit],
     evidence = tuple(_evidence(original, norm, hit, lvl) for lvl, hit in counted)
     return Assessment(level=level, categories=categories, evidence=evidence,
                       reason="; ".join(reasons))
+
+
+def _negated(hit: _Hit, terms: list[_Hit], negations: list[tuple[int, int]],
+             original: str, norm: Normalized) -> bool:
+    """A negation reaches the next term only (我没有想自杀只是想永远睡着: the second is still
+    meant), and never across the end of a sentence ("i'm not. i have a plan")."""
+    for start, end in negations:
+        if not start < hit.start <= end + NEGATION_REACH or any(
+                other is not hit and other.entry.kind != "model" and end < other.end <= hit.start
+                for other in terms):
+            continue
+        gap = original[norm.span(end - 1, end)[1]:norm.span(hit.start, hit.start + 1)[0]] \
+            if end < hit.start else ""
+        if not _SENTENCE_END.search(gap):
+            return True
+    return False
 
 
 def _evidence(original: str, norm: Normalized, hit: _Hit, level: Level) -> Evidence:
