@@ -14,10 +14,10 @@ from bot.core.kb.answer import KnowledgeBase
 from bot.core.kb.model import load_knowledge
 from bot.core.kb.search import Index, load_synonyms
 from bot.core.registry import default_registry
-from bot.core.risk.screener import load_screener
 from bot.core.smalltalk import SmallTalk, load_smalltalk
 from bot.identity import Pseudonymizer
 from bot.runtime.dispatcher import Dispatcher
+from bot.screener_cache import load_cached_screener
 from bot.settings import Settings, knowledge_dir
 from storage.database import open_database
 from storage.repository import Repository
@@ -61,7 +61,7 @@ def build_engine(settings: Settings) -> Engine:
     """Load and check the flows, the risk lexicon and the knowledge base; raises ``DataError``
     listing every problem."""
     flows = load_flows(settings.flows_dir, default_registry(), REQUIREMENTS)
-    return Engine(flows, load_screener(settings.lexicon_dir),
+    return Engine(flows, load_cached_screener(settings.lexicon_dir),
                   kb=build_knowledge_base(), smalltalk=build_smalltalk())
 
 

@@ -14,14 +14,15 @@ from typing import Any, TextIO
 import yaml
 
 from bot.core.risk.lexicon import Level
-from bot.core.risk.screener import Screener, load_screener
+from bot.core.risk.screener import Screener
+from bot.screener_cache import load_cached_screener
 from bot.settings import lexicon_dir
 from bot.text_lines import read_texts
 
 
 def build_screener(repeat: int = 1) -> Screener:
     """Raises ``DataError`` naming the file and line of a bad lexicon entry."""
-    return load_screener(lexicon_dir(), repeat=repeat)
+    return load_cached_screener(lexicon_dir(), repeat=repeat)
 
 
 CHUNK_LINES = 2_000  # lines a worker screens at a time when the input is piped

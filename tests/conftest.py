@@ -30,6 +30,12 @@ POSTGRES_URL = os.environ.get("QINGXIN_TEST_POSTGRES_URL",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _screener_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`qingxin` subprocesses share one compiled screener in this test session's own folder."""
+    os.environ["QINGXIN_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture(scope="session")
 def flow_set() -> FlowSet:
     return load_flows(FLOWS_DIR, default_registry(), REQUIREMENTS)
