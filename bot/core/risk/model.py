@@ -71,7 +71,7 @@ class ModelHead(BaseModel):
 class Score:
     crisis: float  # probability that the message is high or imminent
     distress: float  # probability that it is low or above
-    strongest: str | None  # the feature that pushed the crisis head up most, for evidence
+    known: tuple[int, ...] = ()  # the learnt features found, for ``RiskModel.strongest``
 
 
 class RiskModel:
@@ -99,13 +99,19 @@ class RiskModel:
         known = self._indices(text)
         if not known:
             crisis, distress = (_sigmoid(float(b)) for b in self._bias)
-            return Score(crisis, distress, None)
-        rows = self._table[known]
-        crisis, distress, squared = rows.sum(axis=0).tolist()
+            return Score(crisis, distress)
+        crisis, distress, squared = self._table.take(known, axis=0).sum(axis=0).tolist()
         crisis = crisis / (math.sqrt(squared + self._short_floor) or 1.0) + self._bias[0]
         distress = distress / math.sqrt(len(known)) + self._bias[1]
-        return Score(_sigmoid(crisis), _sigmoid(distress),
-                     self._features[known[int(rows[:, 0].argmax())]])
+        return Score(_sigmoid(crisis), _sigmoid(distress), tuple(known))
+
+    def strongest(self, score: Score) -> str | None:
+        """The feature that pushed the crisis head up most, for evidence (asked only of the
+        scores that become a hit, so most messages never pay for it)."""
+        if not score.known:
+            return None
+        weights = self._table[list(score.known), 0]
+        return self._features[score.known[int(weights.argmax())]]
 
 
 def _sigmoid(value: float) -> float:

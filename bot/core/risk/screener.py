@@ -6,7 +6,9 @@ Rules (from ``../shared/research/risk_screening.md``; when in doubt, the higher 
 2. A term inside a benign phrase (笑死, 想死你了, "killing it"), or ending inside one (她说想死
    in 她说想死你了), is not a hit.
 3. A hit right after a negation (我没有想自杀, "never wanted to kill myself") counts as ``low``
-   -- unless the message also holds a first-person hit that is not negated.
+   -- unless the message also holds a first-person hit that is not negated. A negation reaches
+   only the next term, never across the end of a sentence, and never a term that starts where
+   it starts (从来没有这么想死 is an intensifier, listed as a term).
 4. A hit in reported speech (news, a story, a film) with no first-person marker, or in
    schoolwork or a play about the subject (even with "I"), counts at most ``low``; someone else
    at risk ("my friend wants to kill herself") stays as it is: the person writing needs help
@@ -18,9 +20,10 @@ Rules (from ``../shared/research/risk_screening.md``; when in doubt, the higher 
    already used (吞了一堆药, "took 30 pills") with a hit of ``medium`` or more, or with
    any overdose or self-harm term, is ``imminent``: when in doubt, escalate.
 6. Where the lexicon found nothing ``high``, the learned model (``model.py``) reads the whole
-   message and may add a hit: ``high`` or ``low``, never ``medium``, never lowering anything;
-   its ``high`` joins "a method already used" only when it is sure (never "a method and a
-   time": 吃药 and 今晚 are everyday words), and beside an idiom it must be sure.
+   message, then each clause of a long one, and may add a hit: ``high`` or ``low``, never
+   ``medium``, never lowering anything; its ``high`` joins "a method already used" only when it
+   is sure (never "a method and a time": 吃药 and 今晚 are everyday words), beside an idiom it
+   must be sure, and after a negated or denying term (不想死) it says at most ``low``.
 """
 
 from __future__ import annotations
@@ -167,7 +170,7 @@ def _second_opinion(model: RiskModel, original: str, norm: Normalized, terms: li
         for start, clause in _clauses(original, norm):
             reading = model.score(clause)
             if reading.crisis > score.crisis:
-                score, offset = Score(reading.crisis, score.distress, reading.strongest), start
+                score, offset = Score(reading.crisis, score.distress, reading.known), start
     if score.crisis >= needed:
         level = Level.HIGH
         category = next((hit.entry.name for hit in terms if hit.entry.name != "distress"),
@@ -176,7 +179,7 @@ def _second_opinion(model: RiskModel, original: str, norm: Normalized, terms: li
         level, category = Level.LOW, "distress"
     else:
         return None
-    fragment = (score.strongest or "").strip()
+    fragment = (model.strongest(score) or "").strip()
     start = text.find(fragment, offset) if fragment else -1
     start, end = (start, start + len(fragment)) if start >= 0 else (0, len(text))
     entry = Entry("model", category, level, f"model (crisis {score.crisis:.2f}, distress "
