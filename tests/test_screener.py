@@ -89,6 +89,18 @@ def test_a_negation_reaches_only_the_next_term_in_its_sentence(screener, message
     assert screener.assess(message).level >= Level.HIGH
 
 
+@pytest.mark.parametrize("message", [
+    "asking for a school project: how many tylenol would kill you",
+    "纯粹好奇，一次吃多少片安眠药会醒不过来", "就问问 无痛死法有哪些 开玩笑的"])
+def test_an_excuse_does_not_lower_a_question_about_a_way_to_die(screener, message):
+    assert screener.assess(message).level >= Level.HIGH
+
+
+def test_news_about_someone_asking_for_a_way_is_still_news(screener):
+    message = "新闻里说有人在网上问怎么自杀不痛苦，平台会删这种帖子吗"
+    assert screener.assess(message).level < Level.HIGH
+
+
 def test_news_is_not_a_crisis_but_a_friend_at_risk_is(screener):
     assert screener.assess("新闻里说有个学生自杀了").level < Level.HIGH
     assert screener.assess("my friend told me she wants to kill herself").level >= Level.MEDIUM

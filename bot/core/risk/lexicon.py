@@ -60,6 +60,7 @@ class TermSpec(_Strict):
     level: Literal["low", "medium", "high", "imminent"]
     variants: tuple[Words, ...] = ()
     denies: bool = False  # says the risk is absent (我没有想自杀): the model then defers
+    asks_method: bool = False  # asks for a way or a dose: no excuse lowers it (see screener)
     note: str | None = None
 
     @model_validator(mode="after")
@@ -78,6 +79,7 @@ class ComboSpec(_Strict):
     level: Literal["low", "medium", "high", "imminent"]
     parts: tuple[tuple[Words, ...], ...] = Field(min_length=2, max_length=4)
     within: int = Field(default=16, ge=2, le=160)  # characters from the first part to the last
+    asks_method: bool = False  # asks for a way or a dose: no excuse lowers it (see screener)
     note: str | None = None
 
 
@@ -117,6 +119,7 @@ class Combo:
     term: str
     parts: int
     within: int
+    asks_method: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +133,7 @@ class Entry:
     combo: Combo | None = None  # for a part: the combination it belongs to
     part: int = 0  # for a part: which one
     denies: bool = False  # a term that says the risk is absent (不想死, 没有想自杀)
+    asks_method: bool = False  # asks for a way or a dose (how many pills would…)
 
 
 class Found(NamedTuple):
@@ -225,11 +229,12 @@ def _add_terms(parsed: CategoryFile, positions: Positions, entries: dict[str, li
                 continue  # a spelling that normalises to a term already here adds nothing
             mine.add(key)
             entries.setdefault(key, []).append(
-                Entry("term", parsed.category, level, spec.term, denies=spec.denies))
+                Entry("term", parsed.category, level, spec.term, denies=spec.denies,
+                      asks_method=spec.asks_method))
     for i, combo_spec in enumerate(parsed.combos):
         combo = Combo(name=parsed.category, level=Level.parse(combo_spec.level),
                       term=combo_spec.combo, parts=len(combo_spec.parts),
-                      within=combo_spec.within)
+                      within=combo_spec.within, asks_method=combo_spec.asks_method)
         for j, alternatives in enumerate(combo_spec.parts):
             keys: set[str] = set()
             for k, word in enumerate(alternatives):

@@ -14,7 +14,9 @@ Rules (from ``../shared/research/risk_screening.md``; when in doubt, the higher 
    at risk ("my friend wants to kill herself") stays as it is: the person writing needs help
    for them.
    Threats to or from others said as a joke (开玩笑的, "jk") count ``low``; death wishes about
-   oneself never do.
+   oneself never do. A question about a way or a dose to die (``asks_method``) keeps its level
+   whatever excuse comes with it ("for a school project", 纯粹好奇); only news about someone
+   else lowers it.
 5. A method and a time or plan together with a hit of ``medium`` or more make it
    ``imminent``; with only a ``low`` hit (今晚去天台看星星) they change nothing. A method
    already used (吞了一堆药, "took 30 pills") with a hit of ``medium`` or more, or with
@@ -214,7 +216,8 @@ def _combined(parts: list[tuple[int, int, Entry]]) -> list[_Hit]:
             window = [(end, part) for start, end, part in found
                       if first <= start and end - first <= combo.within]
             if len({part for _, part in window}) == combo.parts:
-                entry = Entry("term", combo.name, combo.level, combo.term)
+                entry = Entry("term", combo.name, combo.level, combo.term,
+                              asks_method=combo.asks_method)
                 hits.append(_Hit(first, max(end for end, _ in window), entry))
                 break
     return hits
@@ -238,8 +241,8 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit],
            signals: dict[str, list[tuple[int, int]]]) -> Assessment:
     reasons: list[str] = []
     first_person = bool(signals["first_person"])
-    news = (bool(signals["reported"]) and not first_person and bool(signals["news"])) or bool(
-        signals["schoolwork"])
+    reported = bool(signals["reported"]) and not first_person and bool(signals["news"])
+    news = reported or bool(signals["schoolwork"])
     negations = signals["negation"]
     levels: list[Level] = []
     joking = bool(signals["joking"])
@@ -255,6 +258,8 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit],
         elif negations and _negated(hit, terms, negations, original, norm):
             denied = denied or (hit.entry.name != "distress" and level >= Level.MEDIUM)
             level, note = min(level, Level.LOW), "; negated"
+        elif hit.entry.asks_method and not reported:
+            pass  # "for a school project", "just curious": a question about a way to die stands
         elif news:
             level, note = min(level, Level.LOW), "; reported (news or story)"
         elif joking and hit.entry.name in JOKED_ABOUT:
