@@ -20,6 +20,11 @@ def test_disguises_are_undone():
         assert normalize(raw).text == expected, raw
 
 
+def test_chinese_punctuation_parts_clauses():
+    assert normalize("这个boss怎么打，我已经死了十几次").text == "这个boss怎么打 我已经死了十几次"
+    assert normalize("我想自杀。真的").text == "我想自杀 真的"
+
+
 def test_ordinary_text_keeps_its_words_and_numbers():
     assert normalize("I am 15 years old!").text == "i am 15 years old"
     assert normalize("i want to die!").text == "i want to die"

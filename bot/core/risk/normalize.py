@@ -44,6 +44,8 @@ _SEPARATOR_CHARS = (" \t\r\n.,;:!?*~_-+=/\\|·•、。，；：！？…—～'
                     "《》「」『』【】〔〕（）")
 _SEPARATOR = "[" + re.escape(_SEPARATOR_CHARS) + r"\s]"
 _HAN = "[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0010ffff]"
+# Chinese punctuation as written, before NFKC folds it; 、 is left out (我、要、紫、砂 is evasion)
+_CLAUSE_MARKS = frozenset("，。！？；：")
 # Only the separator runs that may change (the rest are left alone without a Python step):
 # at an edge, two or more, between Chinese characters, between single letters, or a line break.
 _SEPARATOR_RUN = re.compile(  # the lookahead turns every other character away at once
@@ -87,7 +89,7 @@ def normalize(text: str) -> Normalized:
     # a character whose lower case is longer (İ) keeps one character, so the map stays 1:1
     chars = lowered if len(lowered) == len(chars) else "".join(c.lower()[:1] or c for c in chars)
     chars = _LEET_RUN.sub(lambda m: m.group(0).translate(_LEET), chars)
-    chars, origin = _squeeze(chars, origin)
+    chars, origin = _squeeze(chars, origin, text)
     if _REPEATS.search(chars):
         chars, origin = _cut(chars, origin, _REPEATS, lambda m: m.group(1) * 2)
     return Normalized(chars, tuple(origin))
@@ -116,8 +118,10 @@ def _visible(text: str) -> tuple[str, list[int]]:
     return "".join(chars), origin
 
 
-def _squeeze(chars: str, origin: list[int]) -> tuple[str, list[int]]:
-    """Drop separators inside disguised words, make other separator runs one space or mark."""
+def _squeeze(chars: str, origin: list[int], original: str) -> tuple[str, list[int]]:
+    """Drop separators inside disguised words, make other separator runs one space or mark.
+    Chinese punctuation as written (，。！？) ends a clause, so between Chinese characters it
+    becomes a space: 怎么打，我已经死了 must not read 打我; evasion uses dots, stars and spaces."""
     parts: list[str] = []
     where: list[int] = []
     position = 0
@@ -130,7 +134,8 @@ def _squeeze(chars: str, origin: list[int]) -> tuple[str, list[int]]:
         if kind == "long" and not _joins(chars, start, end):
             run = match.group(0)
             kept = " " if any(c.isspace() for c in run) else run[0]
-        elif kind == "space":
+        elif kind == "space" or (kind in ("han", "long") and any(
+                original[origin[i]] in _CLAUSE_MARKS for i in range(start, end))):
             kept = " "
         else:
             kept = ""  # leading or trailing separators, or a word in disguise
