@@ -1,9 +1,11 @@
 """A compiled copy of the screener (lexicon automaton and model) kept in the user's cache folder,
-so start-up does not re-read and re-check 60,000 model features and the lexicon's YAML each time.
+so start-up does not re-read and re-check some 70,000 model features and the lexicon's YAML
+each time.
 
 Rules of this module:
 - The copy is keyed by a SHA-256 of everything that shapes it: the lexicon files and model of
-  the lexicon folder, the screening code, the Python and pyahocorasick versions and ``repeat``.
+  the lexicon folder, the screening code, the Python, numpy, pydantic and pyahocorasick builds
+  and ``repeat``.
   Change any of them and the screener is loaded (and validated) from the files again.
 - The cache is an optimisation only: a folder that cannot be created or written, or a copy that
   cannot be read, means loading from the files as before. Errors in the files are still raised.
@@ -23,6 +25,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import ahocorasick
+import numpy
+import pydantic
 
 import bot.core.risk
 from bot.core.risk.screener import Screener, load_screener
@@ -41,8 +45,11 @@ def cache_dir(env: Mapping[str, str] | None = None) -> Path:
 
 def fingerprint(directory: Path, repeat: int) -> str:
     """What the compiled screener depends on, as one SHA-256."""
-    digest = hashlib.sha256(f"{sys.version}|{ahocorasick.__name__}|{repeat}".encode())
-    digest.update(getattr(ahocorasick, "__version__", "").encode())
+    # pyahocorasick has no __version__: its compiled module's size and time stand for it
+    compiled = os.stat(ahocorasick.__file__) if ahocorasick.__file__ else None
+    build = f"{compiled.st_size}:{compiled.st_mtime_ns}" if compiled else "-"
+    digest = hashlib.sha256(f"{sys.version}|{numpy.__version__}|{pydantic.__version__}|{build}|"
+                            f"{repeat}".encode())
     code = Path(bot.core.risk.__file__).parent
     for path in [*sorted(code.glob("*.py")), *sorted(directory.glob("*.yaml")),
                  directory / "model.json"]:
