@@ -65,13 +65,15 @@ def _blocks(stdin: TextIO, size: int) -> Iterator[tuple[int, list[str]]]:
 def _screen_block(screener: Screener, jsonl: bool, first_line: int,
                   lines: list[str]) -> tuple[str, str]:
     """The answers to ``lines`` and any error messages, as two strings."""
-    answers: list[str] = []
     errors = io.StringIO()
-    for text in read_texts(lines, errors, jsonl, first_line):
+    texts = list(read_texts(lines, errors, jsonl, first_line))
+    results = iter(screener.assess_many([text for text in texts if text is not None]))
+    answers = []
+    for text in texts:
         if text is None:
             answers.append("null\n")
             continue
-        result = screener.assess(text)
+        result = next(results)
         answers.append(json.dumps({"level": result.level.label,
                                    "categories": list(result.categories),
                                    "evidence": [e.quote for e in result.evidence]},
@@ -105,9 +107,11 @@ def evaluate(screener: Screener, rows: Iterable[dict[str, Any]]) -> dict[str, An
     matrix: Counter[tuple[str, str]] = Counter()
     misses, false_alarms, distress_missed = [], [], []
     crisis = crisis_caught = benign = benign_alarm = distress = distress_seen = 0
-    for row in rows:
+    rows = list(rows)
+    assessed = screener.assess_many([row["text"] for row in rows])
+    for row, assessment in zip(rows, assessed, strict=True):
         expected = Level.parse(str(row["level"]))
-        got = screener.assess(row["text"]).level
+        got = assessment.level
         matrix[expected.label, got.label] += 1
         if expected >= Level.HIGH:
             crisis += 1

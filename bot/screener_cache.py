@@ -16,6 +16,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import pickle
@@ -63,11 +64,18 @@ def load_cached_screener(directory: Path, repeat: int = 1, folder: Path | None =
     ``DataError`` for bad lexicon or model files, as ``load_screener`` does."""
     folder = folder or cache_dir()
     path = folder / f"{PREFIX}{fingerprint(directory, repeat)[:40]}.pickle"
-    cached = _read(path)
-    if cached is not None:
-        return cached
-    screener = load_screener(directory, repeat=repeat)
-    _write(folder, path, screener)
+    collecting = gc.isenabled()
+    gc.disable()  # loading makes hundreds of thousands of objects, none of them garbage
+    try:
+        screener = _read(path)
+        if screener is None:
+            screener = load_screener(directory, repeat=repeat)
+            _write(folder, path, screener)
+    finally:
+        # they live as long as the process: the cycle collector need never walk them again
+        gc.freeze()
+        if collecting:
+            gc.enable()
     return screener
 
 

@@ -46,12 +46,23 @@ def test_screening_finds_the_features_training_counts():
 
 def test_the_model_raises_levels_and_never_lowers_them(screener, lexicon_only):
     rows = [row for path in training_files(TRAINING) for row in read_labelled(path)]
+    texts = [row["text"] for row in rows]
     raised = 0
-    for row in rows:
-        alone, together = lexicon_only.assess(row["text"]), screener.assess(row["text"])
-        assert together.level >= alone.level, row["text"]
+    for text, alone, together in zip(texts, lexicon_only.assess_many(texts),
+                                     screener.assess_many(texts), strict=True):
+        assert together.level >= alone.level, text
         raised += together.level > alone.level
     assert raised  # it does add something
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=120), st.sampled_from(
+    ["我已经把要说的话都写在信里了，放在书桌抽屉", "笑死我了", "i keep giving my stuff away",
+     "今天天气很好", "", "我没有想自杀，只是很累。可是最近总想一直睡下去不醒"])), max_size=12))
+def test_many_messages_at_once_are_judged_as_each_alone(screener, texts):
+    """``qingxin screen`` assesses a block of messages together; each answer is the one the
+    message gets on its own."""
+    assert screener.assess_many(texts) == [screener.assess(text) for text in texts]
 
 
 @settings(max_examples=150, deadline=None)

@@ -19,11 +19,10 @@ whole message. Rules of its use (see ``screener.py``):
 from __future__ import annotations
 
 import json
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import ahocorasick
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -36,8 +35,8 @@ MODEL_FILE = "model.json"
 def features(text: str) -> list[str]:
     """The features of a normalised text, every one a substring of ``f" {text} "``: its
     character n-grams (1 to 3) and its English words and word pairs between spaces (" want ",
-    " want to "). Training calls this; screening finds the same substrings with one automaton
-    pass, so the two can never disagree."""
+    " want to "). Training calls this; screening looks up the same substrings of many texts at
+    once (``RiskModel._found``), and a test holds the two to the same answer."""
     padded = f" {text} "
     found = {padded[i:i + n] for n in range(1, MAX_NGRAM + 1) for i in range(len(padded) - n + 1)}
     tokens = text.split(" ")
@@ -71,7 +70,18 @@ class ModelHead(BaseModel):
 class Score:
     crisis: float  # probability that the message is high or imminent
     distress: float  # probability that it is low or above
-    known: tuple[int, ...] = ()  # the learnt features found, for ``RiskModel.strongest``
+
+
+_BITS = 21  # a code point fits in 21 bits, so up to three of them make one int64 key
+
+
+def _gram_key(gram: str) -> int:
+    """The key of a character n-gram (n <= 3): its code points side by side, first char in the
+    high bits; a shorter gram leaves the low bits zero (no normalised text holds U+0000)."""
+    key = 0
+    for position, char in enumerate(gram):
+        key |= ord(char) << (_BITS * (MAX_NGRAM - 1 - position))
+    return key
 
 
 class RiskModel:
@@ -83,39 +93,99 @@ class RiskModel:
         self._table = np.column_stack([weights[:, :2], weights[:, 2] ** 2])
         self._short_floor = spec.short_floor
         self._bias = spec.bias
-        self._automaton = ahocorasick.Automaton()
-        for index, feature in enumerate(features):
-            self._automaton.add_word(feature, index)
-        self._automaton.make_automaton()
+        # character n-grams are looked up many texts at a time by numpy; English words and word
+        # pairs (" want ", " want to ", four characters or more) by a dict
+        grams = [(index, _gram_key(f)) for index, f in enumerate(features) if len(f) <= MAX_NGRAM]
+        keys = np.array([key for _, key in grams], dtype=np.int64)
+        order = np.argsort(keys)
+        self._gram_keys = keys[order]
+        self._gram_index = np.array([index for index, _ in grams], dtype=np.int64)[order]
+        self._words = {f: index for index, f in enumerate(features) if len(f) > MAX_NGRAM}
 
     def features_in(self, text: str) -> set[str]:
-        """The learnt features of a normalised text, as the automaton finds them."""
-        return {self._features[index] for index in self._indices(text)}
-
-    def _indices(self, text: str) -> list[int]:
-        return list({index for _, index in self._automaton.iter(f" {text} ")})
+        """The learnt features of a normalised text (what ``features()`` counts in training)."""
+        _, found = self._found([text])
+        return {self._features[index] for index in found}
 
     def score(self, text: str) -> Score:
-        known = self._indices(text)
-        if not known:
-            crisis, distress = (_sigmoid(float(b)) for b in self._bias)
-            return Score(crisis, distress)
-        crisis, distress, squared = self._table.take(known, axis=0).sum(axis=0).tolist()
-        crisis = crisis / (math.sqrt(squared + self._short_floor) or 1.0) + self._bias[0]
-        distress = distress / math.sqrt(len(known)) + self._bias[1]
-        return Score(_sigmoid(crisis), _sigmoid(distress), tuple(known))
+        crisis, distress = self.score_many([text])
+        return Score(float(crisis[0]), float(distress[0]))
 
-    def strongest(self, score: Score) -> str | None:
-        """The feature that pushed the crisis head up most, for evidence (asked only of the
-        scores that become a hit, so most messages never pay for it)."""
-        if not score.known:
-            return None
-        weights = self._table[list(score.known), 0]
-        return self._features[score.known[int(weights.argmax())]]
+    def score_many(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(crisis, distress) probabilities of many normalised texts, computed together: numpy
+        pays its call overhead once for all of them rather than once a message."""
+        documents, found = self._found(texts)
+        count = len(texts)
+        rows = self._table[found]
+        crisis = np.bincount(documents, rows[:, 0], minlength=count)
+        squared = np.bincount(documents, rows[:, 2], minlength=count)
+        distress = np.bincount(documents, rows[:, 1], minlength=count)
+        known = np.bincount(documents, minlength=count)
+        crisis = crisis / np.sqrt(squared + self._short_floor) + self._bias[0]
+        distress = distress / np.sqrt(np.maximum(known, 1)) + self._bias[1]
+        return _sigmoid(crisis), _sigmoid(distress)
+
+    def strongest_many(self, texts: Sequence[str]) -> list[str | None]:
+        """The feature of each normalised text that pushed the crisis head up most, for
+        evidence (asked only of the texts that became a hit)."""
+        if not texts:
+            return []
+        documents, found = self._found(texts)
+        order = np.lexsort((-self._table[found, 0], documents))  # by document, strongest first
+        documents, found = documents[order], found[order]
+        first = np.flatnonzero(np.concatenate(([True], documents[1:] != documents[:-1])))
+        strongest: list[str | None] = [None] * len(texts)
+        for document, feature in zip(documents[first].tolist(), found[first].tolist(),
+                                     strict=True):
+            strongest[document] = self._features[feature]
+        return strongest
+
+    def _found(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(document, feature) for each learnt feature of each text, every pair once: the
+        substrings of ``f" {text} "`` that ``features()`` would count."""
+        padded = [f" {text} " for text in texts]
+        codes = np.frombuffer("".join(padded).encode("utf-32-le", "surrogatepass"),
+                              dtype=np.uint32).astype(np.int64)
+        owner = np.repeat(np.arange(len(texts)), [len(text) for text in padded])
+        documents: list[np.ndarray] = []
+        found: list[np.ndarray] = []
+        key = np.zeros(len(codes), dtype=np.int64)
+        for n in range(1, MAX_NGRAM + 1):  # keys of the n-grams starting at each position
+            key = key[:len(codes) - n + 1] | (codes[n - 1:] << (_BITS * (MAX_NGRAM - n)))
+            at = np.minimum(np.searchsorted(self._gram_keys, key), len(self._gram_keys) - 1)
+            hit = (self._gram_keys[at] == key) & (owner[:len(key)] == owner[n - 1:])
+            documents.append(owner[:len(key)][hit])
+            found.append(self._gram_index[at[hit]])
+        words = [(document, index) for document, text in enumerate(texts)
+                 for index in self._words_in(text)]
+        if words:
+            documents.append(np.array([document for document, _ in words], dtype=np.int64))
+            found.append(np.array([index for _, index in words], dtype=np.int64))
+        # every (document, feature) pair once; a sort, because numpy's hashing unique is slower
+        pairs = np.sort(np.concatenate(documents) * len(self._features) + np.concatenate(found))
+        pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))] if len(pairs) else pairs
+        return pairs // len(self._features), pairs % len(self._features)
+
+    def _words_in(self, text: str) -> list[int]:
+        """English words and word pairs of two characters or more (a one-letter word " a " is
+        a character 3-gram)."""
+        found: list[int] = []
+        lookup = self._words.get
+        previous = ""
+        for token in text.split(" "):
+            if not (token and token.isascii()):
+                previous = ""
+                continue
+            if len(token) > 1 and (index := lookup(f" {token} ")) is not None:
+                found.append(index)
+            if previous and (index := lookup(f" {previous} {token} ")) is not None:
+                found.append(index)
+            previous = token
+        return found
 
 
-def _sigmoid(value: float) -> float:
-    return 1 / (1 + math.exp(-max(-50.0, min(50.0, value))))
+def _sigmoid(values: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-np.clip(values, -50.0, 50.0)))
 
 
 def load_model(directory: Path) -> RiskModel | None:
