@@ -25,6 +25,7 @@ def build_screener(repeat: int = 1) -> Screener:
     return load_cached_screener(lexicon_dir(), repeat=repeat)
 
 
+_ANSWER = json.JSONEncoder(ensure_ascii=False)  # json.dumps(ensure_ascii=False) makes one a call
 CHUNK_LINES = 2_000  # lines a worker screens at a time when the input is piped
 
 
@@ -74,10 +75,9 @@ def _screen_block(screener: Screener, jsonl: bool, first_line: int,
             answers.append("null\n")
             continue
         result = next(results)
-        answers.append(json.dumps({"level": result.level.label,
-                                   "categories": list(result.categories),
-                                   "evidence": [e.quote for e in result.evidence]},
-                                  ensure_ascii=False) + "\n")
+        answers.append(_ANSWER.encode({"level": result.level.label,
+                                       "categories": list(result.categories),
+                                       "evidence": [e.quote for e in result.evidence]}) + "\n")
     return "".join(answers), errors.getvalue()
 
 

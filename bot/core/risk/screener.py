@@ -10,7 +10,8 @@ Rules (from ``../shared/research/risk_screening.md``; when in doubt, the higher 
    only the next term, never across the end of a sentence, and never a term that starts where
    it starts (从来没有这么想死 is an intensifier, listed as a term).
 4. A hit in reported speech (news, a story, a film) with no first-person marker, or in
-   schoolwork or a play about the subject (even with "I"), counts at most ``low``; someone else
+   schoolwork or a play about the subject (even with "I", within ``SCHOOLWORK_REACH``
+   characters of the schoolwork), counts at most ``low``; someone else
    at risk ("my friend wants to kill herself") stays as it is: the person writing needs help
    for them.
    Threats to or from others said as a joke (开玩笑的, "jk") count ``low``; death wishes about
@@ -24,8 +25,9 @@ Rules (from ``../shared/research/risk_screening.md``; when in doubt, the higher 
 6. Where the lexicon found nothing ``high``, the learned model (``model.py``) reads the whole
    message, then each clause of a long one, and may add a hit: ``high`` or ``low``, never
    ``medium``, never lowering anything; its ``high`` joins "a method already used" only when it
-   is sure (never "a method and a time": 吃药 and 今晚 are everyday words), beside an idiom it
-   must be sure, and after a negated or denying term (不想死) it says at most ``low``.
+   is sure (never "a method and a time": 吃药 and 今晚 are everyday words), beside an idiom or
+   in a question about the law (合法吗, "is that legal") it must be sure, and after a negated
+   or denying term (不想死) it says at most ``low``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from bot.core.risk.lexicon import SIGNALS, Combo, Entry, Level, Lexicon, load_lexicon
@@ -41,9 +44,12 @@ from bot.core.risk.model import RiskModel, Thresholds, load_model
 from bot.core.risk.normalize import Normalized, normalize
 
 MAX_CHARS = 100_000
-_CLAUSE_END = re.compile(r"[.!?;。！？；…\n,，、]")
+# clauses end at punctuation, and at a space between two Chinese characters: teens type
+# spaces where a comma would go (…吃了火锅 对了 绳子我已经挂好在阳台了 等他们都睡着)
+_CLAUSE_END = re.compile(r"[.!?;。！？；…\n,，、]|(?<=[^\x00-\x7f])\s+(?=[^\x00-\x7f])")
 MIN_CLAUSE = 10  # normalised characters: shorter clauses are read only as part of the whole
 _SENTENCE_END = re.compile(r"[.!?;。！？；…\n]")
+SCHOOLWORK_REACH = 12  # characters around a schoolwork or play signal where hits are read as it
 NEGATION_REACH = 4  # characters between a negation and the term it negates; a term may also
 # start inside the negation (没有想 + 想伤害自己), but never where it starts (不打算活 is a term)
 # threats to or from others said as a joke count low; a death wish about oneself never does
@@ -79,7 +85,7 @@ class Assessment:
 NO_RISK = Assessment(level=Level.NONE, categories=(), evidence=(), reason="no risk terms")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)  # not frozen: a frozen dataclass is several times slower to make
 class _Hit:
     start: int
     end: int
@@ -104,7 +110,8 @@ class _Reading:
     norm: Normalized
     terms: list[_Hit]
     signals: dict[str, list[tuple[int, int]]]
-    idiom: bool  # an idiom explains the alarming words: the model must be sure
+    cautious: bool  # an idiom explains the alarming words, or it asks about the law: the model
+    # must be sure
 
     def wants_opinion(self) -> bool:
         return max((hit.entry.level for hit in self.terms), default=Level.NONE) < Level.HIGH
@@ -183,7 +190,8 @@ class Screener:
             found_terms = [hit for hit in found_terms
                            if not any(s < hit.end <= e for s, e in benign)]
         terms = _longest(found_terms) if len(found_terms) > 1 else found_terms
-        return _Reading(original, norm, terms, signals, idiom=bool(benign))
+        return _Reading(original, norm, terms, signals,
+                        cautious=bool(benign) or bool(signals["asks_law"]))
 
 
 def load_screener(directory: Path, repeat: int = 1) -> Screener:
@@ -197,7 +205,8 @@ def _second_opinions(model: RiskModel, readings: list[_Reading]) -> list[_Hit | 
     high: ``high`` (a crisis of some category) or ``low`` (distress). Never ``medium``: a medium
     reply interrupts with support and three of them escalate, which a guess should not do. Its
     evidence is the feature that weighed most. Where an idiom explains the alarming words (笑死,
-    "what does unalive mean"), only a sure score counts as high.
+    "what does unalive mean") or the message asks about the law (a guess must not interrupt a
+    legal answer with the crisis protocol), only a sure score counts as high.
 
     It reads the whole message and each clause of a long one: one sentence of danger inside a
     chatty paragraph (…then I swallowed everything in the cabinet. anyway how was your day) is
@@ -217,7 +226,7 @@ def _second_opinions(model: RiskModel, readings: list[_Reading]) -> list[_Hit | 
         chosen.append((whole, len(documents)))  # (whole, end of its clauses) for now
     crisis, distress = model.score_many(documents)
     for i, (reading, (whole, end)) in enumerate(zip(readings, chosen, strict=True)):
-        needed = limits.sure if reading.idiom else limits.high
+        needed = limits.sure if reading.cautious else limits.high
         best = whole if crisis[whole] >= needed else whole + int(crisis[whole:end].argmax())
         chosen[i] = (whole, best)
     hits = [_opinion(reading, float(crisis[best]), float(distress[whole]), limits)
@@ -233,7 +242,7 @@ def _second_opinions(model: RiskModel, readings: list[_Reading]) -> list[_Hit | 
 def _opinion(reading: _Reading, crisis: float, distress: float,
              limits: Thresholds) -> _Hit | None:
     """The model's hit for one message, without its evidence yet."""
-    needed = limits.sure if reading.idiom else limits.high
+    needed = limits.sure if reading.cautious else limits.high
     if crisis >= needed:
         level = Level.HIGH
         category = next((hit.entry.name for hit in reading.terms
@@ -270,7 +279,11 @@ def _combined(parts: list[tuple[int, int, Entry]]) -> list[_Hit]:
     spans from the first part to the last."""
     by_combo: dict[Combo, list[tuple[int, int, int]]] = {}
     for start, end, entry in parts:
-        by_combo.setdefault(entry.combo, []).append((start, end, entry.part))  # type: ignore[arg-type]
+        found = by_combo.get(entry.combo)  # type: ignore[arg-type]
+        if found is None:
+            by_combo[entry.combo] = [(start, end, entry.part)]  # type: ignore[index]
+        else:
+            found.append((start, end, entry.part))
     hits = []
     for combo, found in by_combo.items():
         if len(found) < combo.parts or len({part for _, _, part in found}) < combo.parts:
@@ -280,11 +293,15 @@ def _combined(parts: list[tuple[int, int, Entry]]) -> list[_Hit]:
             window = [(end, part) for start, end, part in found
                       if first <= start and end - first <= combo.within]
             if len({part for _, part in window}) == combo.parts:
-                entry = Entry("term", combo.name, combo.level, combo.term,
-                              asks_method=combo.asks_method)
-                hits.append(_Hit(first, max(end for end, _ in window), entry))
+                hits.append(_Hit(first, max(end for end, _ in window), _combo_entry(combo)))
                 break
     return hits
+
+
+@cache
+def _combo_entry(combo: Combo) -> Entry:
+    """The term a combination stands for once it matched (made once a combination)."""
+    return Entry("term", combo.name, combo.level, combo.term, asks_method=combo.asks_method)
 
 
 def _longest(terms: list[_Hit]) -> list[_Hit]:
@@ -295,9 +312,16 @@ def _longest(terms: list[_Hit]) -> list[_Hit]:
         by_category.setdefault(hit.entry.name, []).append(hit)
     if len(by_category) == len(terms):
         return terms  # one hit per category: nothing can hold another
-    inside = {id(hit) for hits in by_category.values() if len(hits) > 1 for hit in hits
-              if any(other.start <= hit.start and hit.end <= other.end
-                     and other.end - other.start > hit.end - hit.start for other in hits)}
+    inside = set()
+    for hits in by_category.values():
+        if len(hits) < 2:
+            continue
+        for hit in hits:  # plain loops: this runs for most messages, and generators cost more
+            for other in hits:
+                if (other.start <= hit.start and hit.end <= other.end
+                        and other.end - other.start > hit.end - hit.start):
+                    inside.add(id(hit))
+                    break
     return [hit for hit in terms if id(hit) not in inside]
 
 
@@ -306,7 +330,8 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit],
     reasons: list[str] = []
     first_person = bool(signals["first_person"])
     reported = bool(signals["reported"]) and not first_person and bool(signals["news"])
-    news = reported or bool(signals["schoolwork"])
+    schoolwork = signals["schoolwork"]
+    news = reported or bool(schoolwork)
     negations = signals["negation"]
     levels: list[Level] = []
     joking = bool(signals["joking"])
@@ -317,14 +342,14 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit],
         if hit.entry.kind == "model":
             if denied:
                 level, note = min(level, Level.LOW), "; the lexicon's hit was negated"
-            elif news:
+            elif reported or _near(hit, schoolwork):
                 level, note = min(level, Level.LOW), "; reported (news or story)"
         elif negations and _negated(hit, terms, negations, original, norm):
             denied = denied or (hit.entry.name != "distress" and level >= Level.MEDIUM)
             level, note = min(level, Level.LOW), "; negated"
         elif hit.entry.asks_method and not reported:
             pass  # "for a school project", "just curious": a question about a way to die stands
-        elif news:
+        elif reported or _near(hit, schoolwork):
             level, note = min(level, Level.LOW), "; reported (news or story)"
         elif joking and hit.entry.name in JOKED_ABOUT:
             level, note = min(level, Level.LOW), "; said as a joke"
@@ -352,6 +377,13 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit],
     evidence = tuple(_evidence(original, norm, hit, lvl) for lvl, hit in counted)
     return Assessment(level=level, categories=categories, evidence=evidence,
                       reason="; ".join(reasons))
+
+
+def _near(hit: _Hit, spans: list[tuple[int, int]]) -> bool:
+    """Schoolwork or a play counts for the words around it, not for a whole long message (we
+    rehearsed a play today … then my dad hit me with a slipper: the beating is no play)."""
+    return any(start - SCHOOLWORK_REACH <= hit.end and hit.start <= end + SCHOOLWORK_REACH
+               for start, end in spans)
 
 
 def _negated(hit: _Hit, terms: list[_Hit], negations: list[tuple[int, int]],
