@@ -32,7 +32,8 @@ _DROPPED = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Mn", "Me"})
 _FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {
     0x3000: 0x20, 0x2018: 0x27, 0x2019: 0x27, 0x201B: 0x27, 0x2032: 0x27,  # ‘ ’ ‛ ′ -> '
     0x201C: 0x22, 0x201D: 0x22,  # phones type “he’ll” where the lexicon has "he'll"
-    0x8457: 0x7740}  # 著 -> 着: OpenCC keeps 著 (著名), so Traditional 睡不著 would miss 睡不着
+    0x8457: 0x7740,  # 著 -> 着: OpenCC keeps 著 (著名), so Traditional 睡不著 would miss 睡不着
+    0x5451: 0x541E}  # 呑 -> 吞: the variant Hong Kong keyboards give (呑咗十幾粒)
 # what the slow path would drop, for the fast path to step aside: controls, format characters
 # (zero-width, direction marks, soft hyphen, variation selectors), combining marks, surrogates
 _INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u0300-\u036f\u0483-\u0489"

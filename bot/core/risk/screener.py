@@ -49,7 +49,7 @@ MAX_CHARS = 100_000
 _CLAUSE_END = re.compile(r"[.!?;。！？；…\n,，、]|(?<=[^\x00-\x7f])\s+(?=[^\x00-\x7f])")
 MIN_CLAUSE = 10  # normalised characters: shorter clauses are read only as part of the whole
 _SENTENCE_END = re.compile(r"[.!?;。！？；…\n]")
-SCHOOLWORK_REACH = 12  # characters around a schoolwork or play signal where hits are read as it
+SCHOOLWORK_REACH = 20  # characters around a schoolwork or play signal where hits are read as it
 NEGATION_REACH = 4  # characters between a negation and the term it negates; a term may also
 # start inside the negation (没有想 + 想伤害自己), but never where it starts (不打算活 is a term)
 # threats to or from others said as a joke count low; a death wish about oneself never does
@@ -112,9 +112,18 @@ class _Reading:
     signals: dict[str, list[tuple[int, int]]]
     cautious: bool  # an idiom explains the alarming words, or it asks about the law: the model
     # must be sure
+    idioms: list[tuple[int, int]]  # benign phrases, hidden from the model
 
     def wants_opinion(self) -> bool:
         return max((hit.entry.level for hit in self.terms), default=Level.NONE) < Level.HIGH
+
+    def for_model(self) -> str:
+        """The normalised text with its idioms blanked out: 冻到我想死 explains its 想死, so
+        the model must not read 想死 there (the same length, so offsets still hold)."""
+        text = self.norm.text
+        for start, end in self.idioms:
+            text = text[:start] + " " * (end - start) + text[end:]
+        return text
 
 
 _FAILED = Assessment(level=Level.MEDIUM, categories=(), evidence=(),
@@ -191,7 +200,8 @@ class Screener:
                            if not any(s < hit.end <= e for s, e in benign)]
         terms = _longest(found_terms) if len(found_terms) > 1 else found_terms
         return _Reading(original, norm, terms, signals,
-                        cautious=bool(benign) or bool(signals["asks_law"]))
+                        cautious=bool(benign) or bool(signals["asks_law"]), idioms=benign)
+
 
 
 def load_screener(directory: Path, repeat: int = 1) -> Screener:
@@ -218,9 +228,10 @@ def _second_opinions(model: RiskModel, readings: list[_Reading]) -> list[_Hit | 
     offsets: list[int] = []  # where each document starts in its message's normalised text
     for reading in readings:
         whole = len(documents)
-        documents.append(reading.norm.text)
+        readable = reading.for_model()
+        documents.append(readable)
         offsets.append(0)
-        for start, clause in _clauses(reading.original, reading.norm):
+        for start, clause in _clauses(reading.original, reading.norm, readable):
             documents.append(clause)
             offsets.append(start)
         chosen.append((whole, len(documents)))  # (whole, end of its clauses) for now
@@ -262,7 +273,7 @@ def _with_evidence(hit: _Hit, text: str, fragment: str, offset: int) -> _Hit:
     start, end = (start, start + len(fragment)) if start >= 0 else (0, len(text))
     return _Hit(start, end, hit.entry, sure=hit.sure)
 
-def _clauses(original: str, norm: Normalized) -> list[tuple[int, str]]:
+def _clauses(original: str, norm: Normalized, text: str) -> list[tuple[int, str]]:
     """(start, normalised clause) for each clause of at least ``MIN_CLAUSE`` characters, where
     the original has two or more; clauses end at sentence punctuation and commas."""
     cuts = sorted({bisect_left(norm.origin, found.start())
@@ -270,8 +281,8 @@ def _clauses(original: str, norm: Normalized) -> list[tuple[int, str]]:
     if not cuts:
         return []
     bounds = zip([0, *cuts], [*cuts, len(norm.text)], strict=True)
-    return [(start, norm.text[start:end].strip()) for start, end in bounds
-            if len(norm.text[start:end].strip()) >= MIN_CLAUSE]
+    return [(start, text[start:end].strip()) for start, end in bounds
+            if len(text[start:end].strip()) >= MIN_CLAUSE]
 
 
 def _combined(parts: list[tuple[int, int, Entry]]) -> list[_Hit]:
