@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +103,12 @@ class RiskModel:
         self._gram_index = np.array([index for index, _ in grams], dtype=np.int64)[order]
         self._words = {f: index for index, f in enumerate(features) if len(f) > MAX_NGRAM}
 
+    @cached_property
+    def _index(self) -> dict[str, int]:
+        """Every feature's row, for one text at a time (made on first use: ``qingxin screen``
+        never needs it)."""
+        return {feature: index for index, feature in enumerate(self._features)}
+
     def features_in(self, text: str) -> set[str]:
         """The learnt features of a normalised text (what ``features()`` counts in training)."""
         _, found = self._found([text])
@@ -131,7 +138,8 @@ class RiskModel:
         if not texts:
             return []
         documents, found = self._found(texts)
-        order = np.lexsort((-self._table[found, 0], documents))  # by document, strongest first
+        # by document, strongest first; ties go to the first feature, whichever way it was found
+        order = np.lexsort((found, -self._table[found, 0], documents))
         documents, found = documents[order], found[order]
         first = np.flatnonzero(np.concatenate(([True], documents[1:] != documents[:-1])))
         strongest: list[str | None] = [None] * len(texts)
@@ -143,6 +151,10 @@ class RiskModel:
     def _found(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(document, feature) for each learnt feature of each text, every pair once: the
         substrings of ``f" {text} "`` that ``features()`` would count."""
+        if len(texts) == 1:  # a chat message: numpy's set-up would cost more than the lookups
+            found = [index for feature in features(texts[0])
+                     if (index := self._index.get(feature)) is not None]
+            return np.zeros(len(found), dtype=np.int64), np.array(found, dtype=np.int64)
         padded = [f" {text} " for text in texts]
         codes = np.frombuffer("".join(padded).encode("utf-32-le", "surrogatepass"),
                               dtype=np.uint32).astype(np.int64)
