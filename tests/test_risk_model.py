@@ -34,14 +34,28 @@ def test_the_shipped_model_was_trained_on_the_shipped_data():
 
 
 def test_screening_finds_the_features_training_counts():
-    """The automaton at screening time and ``features()`` at training time must agree."""
+    """A block of messages read at screening time and ``features()`` at training time must
+    find the same features (one message alone is read by ``features()`` itself)."""
     model = load_model(lexicon_dir())
     shipped = json.loads((lexicon_dir() / MODEL_FILE).read_text(encoding="utf-8"))
     vocabulary = set(shipped["weights"])
     rows = read_labelled(TRAINING / "screening_dev.yaml")
-    for text in [normalize(row["text"]).text for row in rows] + ["i want to", "a  b", "我 want 死"]:
+    texts = [normalize(row["text"]).text for row in rows] + ["i want to", "a  b", "我 want 死", ""]
+    for text, found in zip(texts, model.features_in(texts), strict=True):
         learnt = {feature for feature in features(text) if feature in vocabulary}
-        assert model.features_in(text) == learnt, text
+        assert found == learnt, text
+
+
+def test_a_block_scores_each_message_as_it_scores_alone():
+    """``qingxin screen`` scores blocks with numpy; the chat scores one message by dict lookups."""
+    model = load_model(lexicon_dir())
+    texts = [normalize(row["text"]).text for row in read_labelled(TRAINING / "screening_dev.yaml")]
+    crisis, distress = model.score_many(texts)
+    for text, block_crisis, block_distress in zip(texts, crisis, distress, strict=True):
+        alone = model.score(text)
+        assert alone.crisis == pytest.approx(block_crisis, abs=1e-12), text
+        assert alone.distress == pytest.approx(block_distress, abs=1e-12), text
+    assert model.strongest_many(texts[:40]) == [model.strongest_many([t])[0] for t in texts[:40]]
 
 
 def test_the_model_raises_levels_and_never_lowers_them(screener, lexicon_only):

@@ -109,10 +109,14 @@ class RiskModel:
         never needs it)."""
         return {feature: index for index, feature in enumerate(self._features)}
 
-    def features_in(self, text: str) -> set[str]:
-        """The learnt features of a normalised text (what ``features()`` counts in training)."""
-        _, found = self._found([text])
-        return {self._features[index] for index in found}
+    def features_in(self, texts: Sequence[str]) -> list[set[str]]:
+        """The learnt features of each normalised text, as a block of messages is read (a test
+        holds them to what ``features()`` counts in training)."""
+        documents, found = self._found(texts)
+        sets: list[set[str]] = [set() for _ in texts]
+        for document, index in zip(documents.tolist(), found.tolist(), strict=True):
+            sets[document].add(self._features[index])
+        return sets
 
     def score(self, text: str) -> Score:
         crisis, distress = self.score_many([text])
@@ -121,7 +125,7 @@ class RiskModel:
     def score_many(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(crisis, distress) probabilities of many normalised texts, computed together: numpy
         pays its call overhead once for all of them rather than once a message."""
-        documents, found = self._found(texts)
+        documents, found = self._found_in_one(texts[0]) if len(texts) == 1 else self._found(texts)
         count = len(texts)
         rows = self._table[found]
         crisis = np.bincount(documents, rows[:, 0], minlength=count)
@@ -137,7 +141,7 @@ class RiskModel:
         evidence (asked only of the texts that became a hit)."""
         if not texts:
             return []
-        documents, found = self._found(texts)
+        documents, found = self._found_in_one(texts[0]) if len(texts) == 1 else self._found(texts)
         # by document, strongest first; ties go to the first feature, whichever way it was found
         order = np.lexsort((found, -self._table[found, 0], documents))
         documents, found = documents[order], found[order]
@@ -151,10 +155,6 @@ class RiskModel:
     def _found(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(document, feature) for each learnt feature of each text, every pair once: the
         substrings of ``f" {text} "`` that ``features()`` would count."""
-        if len(texts) == 1:  # a chat message: numpy's set-up would cost more than the lookups
-            found = [index for feature in features(texts[0])
-                     if (index := self._index.get(feature)) is not None]
-            return np.zeros(len(found), dtype=np.int64), np.array(found, dtype=np.int64)
         padded = [f" {text} " for text in texts]
         codes = np.frombuffer("".join(padded).encode("utf-32-le", "surrogatepass"),
                               dtype=np.uint32).astype(np.int64)
@@ -177,6 +177,13 @@ class RiskModel:
         pairs = np.sort(np.concatenate(documents) * len(self._features) + np.concatenate(found))
         pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))] if len(pairs) else pairs
         return pairs // len(self._features), pairs % len(self._features)
+
+    def _found_in_one(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """``_found`` for one text (a chat message), where numpy's set-up costs more than the
+        lookups: the training's own ``features()``, looked up in a dict."""
+        found = [index for feature in features(text)
+                 if (index := self._index.get(feature)) is not None]
+        return np.zeros(len(found), dtype=np.int64), np.array(found, dtype=np.int64)
 
     def _words_in(self, text: str) -> list[int]:
         """English words and word pairs of two characters or more (a one-letter word " a " is
