@@ -76,13 +76,13 @@ class Score:
 _BITS = 21  # a code point fits in 21 bits, so up to three of them make one int64 key
 
 
-def _gram_key(gram: str) -> int:
-    """The key of a character n-gram (n <= 3): its code points side by side, first char in the
-    high bits; a shorter gram leaves the low bits zero (no normalised text holds U+0000)."""
-    key = 0
-    for position, char in enumerate(gram):
-        key |= ord(char) << (_BITS * (MAX_NGRAM - 1 - position))
-    return key
+def _gram_keys(grams: list[str]) -> np.ndarray:
+    """The key of each character n-gram (n <= 3): its code points side by side, first char in
+    the high bits; a shorter gram leaves the low bits zero (no normalised text holds U+0000)."""
+    padded = "".join(gram.ljust(MAX_NGRAM, "\0") for gram in grams)
+    codes = np.frombuffer(padded.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    codes = codes.astype(np.int64).reshape(-1, MAX_NGRAM)
+    return (codes[:, 0] << (2 * _BITS)) | (codes[:, 1] << _BITS) | codes[:, 2]
 
 
 class RiskModel:
@@ -96,11 +96,12 @@ class RiskModel:
         self._bias = spec.bias
         # character n-grams are looked up many texts at a time by numpy; English words and word
         # pairs (" want ", " want to ", four characters or more) by a dict
-        grams = [(index, _gram_key(f)) for index, f in enumerate(features) if len(f) <= MAX_NGRAM]
-        keys = np.array([key for _, key in grams], dtype=np.int64)
+        rows = np.array([index for index, f in enumerate(features) if len(f) <= MAX_NGRAM],
+                        dtype=np.int64)
+        keys = _gram_keys([features[index] for index in rows.tolist()])
         order = np.argsort(keys)
         self._gram_keys = keys[order]
-        self._gram_index = np.array([index for index, _ in grams], dtype=np.int64)[order]
+        self._gram_index = rows[order]
         self._words = {f: index for index, f in enumerate(features) if len(f) > MAX_NGRAM}
 
     @cached_property

@@ -122,7 +122,8 @@ def _visible(text: str) -> tuple[str, list[int]]:
 def _squeeze(chars: str, origin: list[int], original: str) -> tuple[str, list[int]]:
     """Drop separators inside disguised words, make other separator runs one space or mark.
     Chinese punctuation as written (，。！？) ends a clause, so between Chinese characters it
-    becomes a space: 怎么打，我已经死了 must not read 打我; evasion uses dots, stars and spaces."""
+    becomes a space: 怎么打，我已经死了 must not read 打我; evasion uses dots, stars and spaces.
+    So does a space between two phrases of Chinese (see ``_between_phrases``)."""
     parts: list[str] = []
     where: list[int] = []
     position = 0
@@ -135,8 +136,9 @@ def _squeeze(chars: str, origin: list[int], original: str) -> tuple[str, list[in
         if kind == "long" and not _joins(chars, start, end):
             run = match.group(0)
             kept = " " if any(c.isspace() for c in run) else run[0]
-        elif kind == "space" or (kind in ("han", "long") and any(
-                original[origin[i]] in _CLAUSE_MARKS for i in range(start, end))):
+        elif kind == "space" or (kind in ("han", "long") and (any(
+                original[origin[i]] in _CLAUSE_MARKS for i in range(start, end))
+                or _between_phrases(chars, start, end))):
             kept = " "
         else:
             kept = ""  # leading or trailing separators, or a word in disguise
@@ -151,6 +153,21 @@ def _squeeze(chars: str, origin: list[int], original: str) -> tuple[str, list[in
     parts.append(chars[position:])
     where.extend(origin[position:])
     return "".join(parts), where
+
+
+def _between_phrases(chars: str, start: int, end: int) -> bool:
+    """Spaces between two runs of three Chinese characters or more part them, as a comma
+    would (这个boss好难打 我们团灭了 must not read 打我); evasion spaces a word's characters
+    apart (自 杀, 我 想 死), which leaves runs of one or two."""
+    if not chars[start:end].isspace():
+        return False
+    left = 0
+    while left < 3 and start - left - 1 >= 0 and _is_han(chars[start - left - 1]):
+        left += 1
+    right = 0
+    while right < 3 and end + right < len(chars) and _is_han(chars[end + right]):
+        right += 1
+    return left >= 3 and right >= 3
 
 
 def _joins(chars: str, start: int, end: int) -> bool:
