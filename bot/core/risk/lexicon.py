@@ -46,7 +46,7 @@ CATEGORIES = ("suicide", "self_harm", "physical_abuse", "sexual_abuse", "neglect
               "severe_bullying", "threats_received", "violence_to_others", "running_away",
               "substance_overdose", "distress")
 SIGNALS = ("methods", "time_or_plan", "negation", "reported", "first_person", "acted", "news",
-           "schoolwork", "joking", "asks_law")
+           "schoolwork", "joking", "serious", "asks_law")
 Words = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
@@ -104,6 +104,7 @@ class SignalsFile(_Strict):
     news: ByLang = ByLang()  # with "reported" and no "I": someone else's story (新闻, movie)
     schoolwork: ByLang = ByLang()  # schoolwork or a play about the subject, even with "I"
     joking: ByLang = ByLang()  # a threat said as a joke (开玩笑的, jk)
+    serious: ByLang = ByLang()  # said to be meant (不是开玩笑, "i'm serious"): not a joke
     asks_law: ByLang = ByLang()  # a question about the law or one's rights (合法吗, legally)
 
 

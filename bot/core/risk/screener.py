@@ -96,6 +96,14 @@ class _Hit:
 _WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
+def _in_idiom(end: int, idioms: list[tuple[int, int]]) -> bool:
+    """Whether a hit ending at ``end`` ends inside one of the idioms: then it is the idiom."""
+    for start, stop in idioms:  # noqa: SIM110 - any() with a generator costs more, on every hit
+        if start < end <= stop:
+            return True
+    return False
+
+
 def _bounded(text: str, start: int, end: int) -> bool:
     """English keys must stand as words; Chinese ones may sit anywhere."""
     if start > 0 and text[start] in _WORD and text[start - 1] in _WORD:
@@ -185,19 +193,21 @@ class Screener:
             start, stop = end - length + 1, end + 1
             if edges and not _bounded(text, start, stop):
                 continue
-            for entry in terms_here:
-                found_terms.append(_Hit(start, stop, entry))
-            for entry in parts_here:
-                parts.append((start, stop, entry))
+            if terms_here:  # most keys are one kind only: test before looping
+                for entry in terms_here:
+                    found_terms.append(_Hit(start, stop, entry))
+            if parts_here:
+                for entry in parts_here:
+                    parts.append((start, stop, entry))
             if benign_here:
                 benign.append((start, stop))
-            for entry in signals_here:
-                signals[entry.name].append((start, stop))
+            if signals_here:
+                for entry in signals_here:
+                    signals[entry.name].append((start, stop))
         if parts:
             found_terms.extend(_combined(parts))
-        if benign:  # a hit whose end lies in an idiom (她说想死 in 她说想死你了) is the idiom
-            found_terms = [hit for hit in found_terms
-                           if not any(s < hit.end <= e for s, e in benign)]
+        if benign and found_terms:  # a hit whose end lies in an idiom (她说想死 in 她说想死你了)
+            found_terms = [hit for hit in found_terms if not _in_idiom(hit.end, benign)]
         terms = _longest(found_terms) if len(found_terms) > 1 else found_terms
         return _Reading(original, norm, terms, signals,
                         cautious=bool(benign) or bool(signals["asks_law"]), idioms=benign)
@@ -345,7 +355,7 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit],
     news = reported or bool(schoolwork)
     negations = signals["negation"]
     levels: list[Level] = []
-    joking = bool(signals["joking"])
+    joking = bool(signals["joking"]) and not signals["serious"]  # 我不是开玩笑 is meant
     # a risk the lexicon found was negated or denied (我没有想自杀): the model defers
     denied = any(hit.entry.denies for hit in terms)
     for hit in terms:
