@@ -58,6 +58,17 @@ def test_a_block_scores_each_message_as_it_scores_alone():
     assert model.strongest_many(texts[:40]) == [model.strongest_many([t])[0] for t in texts[:40]]
 
 
+def test_a_block_read_in_slices_scores_the_same(monkeypatch):
+    """A block of long messages is read a slice at a time, so memory stays bounded."""
+    import bot.core.risk.model as model_module
+    model = load_model(lexicon_dir())
+    texts = [normalize(row["text"]).text for row in read_labelled(TRAINING / "screening_dev.yaml")]
+    whole = model.score_many(texts)
+    monkeypatch.setattr(model_module, "MAX_SLICE_CHARS", 200)
+    sliced = model.score_many(texts)
+    assert whole[0] == pytest.approx(sliced[0]) and whole[1] == pytest.approx(sliced[1])
+
+
 def test_the_model_raises_levels_and_never_lowers_them(screener, lexicon_only):
     rows = [row for path in training_files(TRAINING) for row in read_labelled(path)]
     texts = [row["text"] for row in rows]

@@ -31,6 +31,7 @@ from bot.core.datafile import DataError, DataIssue
 
 MAX_NGRAM = 3
 MODEL_FILE = "model.json"
+MAX_SLICE_CHARS = 1_000_000  # characters read by one numpy pass (about 100 MB of arrays)
 
 
 def features(text: str) -> list[str]:
@@ -155,7 +156,13 @@ class RiskModel:
 
     def _found(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(document, feature) for each learnt feature of each text, every pair once: the
-        substrings of ``f" {text} "`` that ``features()`` would count."""
+        substrings of ``f" {text} "`` that ``features()`` would count. Read in slices of at most
+        ``MAX_SLICE_CHARS``, so a block of 100 KB messages cannot take gigabytes."""
+        slices = _slices(texts)
+        if len(slices) > 1:
+            parts = [(start, self._found(texts[start:end])) for start, end in slices]
+            return (np.concatenate([documents + start for start, (documents, _) in parts]),
+                    np.concatenate([found for _, (_, found) in parts]))
         padded = [f" {text} " for text in texts]
         codes = np.frombuffer("".join(padded).encode("utf-32-le", "surrogatepass"),
                               dtype=np.uint32).astype(np.int64)
@@ -202,6 +209,20 @@ class RiskModel:
                 found.append(index)
             previous = token
         return found
+
+
+def _slices(texts: Sequence[str]) -> list[tuple[int, int]]:
+    """(start, end) ranges of ``texts`` of at most ``MAX_SLICE_CHARS`` characters each (a longer
+    text makes a slice of its own)."""
+    slices: list[tuple[int, int]] = []
+    start = size = 0
+    for index, text in enumerate(texts):
+        if size and size + len(text) > MAX_SLICE_CHARS:
+            slices.append((start, index))
+            start, size = index, 0
+        size += len(text) + 2
+    slices.append((start, len(texts)))
+    return slices
 
 
 def _sigmoid(values: np.ndarray) -> np.ndarray:

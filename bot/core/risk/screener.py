@@ -118,8 +118,9 @@ class _Reading:
     norm: Normalized
     terms: list[_Hit]
     signals: dict[str, list[tuple[int, int]]]
-    cautious: bool  # an idiom explains the alarming words, or it asks about the law: the model
+    # an idiom explains the alarming words, or the message asks about the law: the model's high
     # must be sure
+    cautious: bool
     idioms: list[tuple[int, int]]  # benign phrases, hidden from the model
 
     def wants_opinion(self) -> bool:
@@ -211,7 +212,6 @@ class Screener:
         terms = _longest(found_terms) if len(found_terms) > 1 else found_terms
         return _Reading(original, norm, terms, signals,
                         cautious=bool(benign) or bool(signals["asks_law"]), idioms=benign)
-
 
 
 def load_screener(directory: Path, repeat: int = 1) -> Screener:
