@@ -127,7 +127,7 @@ class RiskModel:
     def score_many(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(crisis, distress) probabilities of many normalised texts, computed together: numpy
         pays its call overhead once for all of them rather than once a message."""
-        documents, found = self._found_in_one(texts[0]) if len(texts) == 1 else self._found(texts)
+        documents, found = self._lookup(texts)
         count = len(texts)
         rows = self._table[found]
         crisis = np.bincount(documents, rows[:, 0], minlength=count)
@@ -143,7 +143,7 @@ class RiskModel:
         evidence (asked only of the texts that became a hit)."""
         if not texts:
             return []
-        documents, found = self._found_in_one(texts[0]) if len(texts) == 1 else self._found(texts)
+        documents, found = self._lookup(texts)
         # by document, strongest first; ties go to the first feature, whichever way it was found
         order = np.lexsort((found, -self._table[found, 0], documents))
         documents, found = documents[order], found[order]
@@ -153,6 +153,10 @@ class RiskModel:
                                      strict=True):
             strongest[document] = self._features[feature]
         return strongest
+
+    def _lookup(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``_found``, or for one text (a chat message) ``_found_in_one``, which is cheaper."""
+        return self._found_in_one(texts[0]) if len(texts) == 1 else self._found(texts)
 
     def _found(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(document, feature) for each learnt feature of each text, every pair once: the
@@ -187,8 +191,8 @@ class RiskModel:
         return pairs // len(self._features), pairs % len(self._features)
 
     def _found_in_one(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """``_found`` for one text (a chat message), where numpy's set-up costs more than the
-        lookups: the training's own ``features()``, looked up in a dict."""
+        """``_found`` for one text, where numpy's set-up costs more than the lookups: the
+        training's own ``features()``, looked up in a dict."""
         found = [index for feature in features(text)
                  if (index := self._index.get(feature)) is not None]
         return np.zeros(len(found), dtype=np.int64), np.array(found, dtype=np.int64)

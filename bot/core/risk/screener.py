@@ -234,7 +234,7 @@ def _second_opinions(model: RiskModel, readings: list[_Reading]) -> list[_Hit | 
     scored in one call."""
     limits = model.thresholds
     documents: list[str] = []
-    chosen: list[tuple[int, int]] = []  # each reading's (whole document, document it rests on)
+    spans: list[tuple[int, int]] = []  # each reading's documents: its whole, then its clauses
     offsets: list[int] = []  # where each document starts in its message's normalised text
     for reading in readings:
         whole = len(documents)
@@ -244,26 +244,28 @@ def _second_opinions(model: RiskModel, readings: list[_Reading]) -> list[_Hit | 
         for start, clause in _clauses(reading.original, reading.norm, readable):
             documents.append(clause)
             offsets.append(start)
-        chosen.append((whole, len(documents)))  # (whole, end of its clauses) for now
+        spans.append((whole, len(documents)))
     crisis, distress = model.score_many(documents)
-    for i, (reading, (whole, end)) in enumerate(zip(readings, chosen, strict=True)):
+    best: list[int] = []  # the document each reading's opinion rests on
+    hits: list[_Hit | None] = []
+    for reading, (whole, end) in zip(readings, spans, strict=True):
         needed = limits.sure if reading.cautious else limits.high
-        best = whole if crisis[whole] >= needed else whole + int(crisis[whole:end].argmax())
-        chosen[i] = (whole, best)
-    hits = [_opinion(reading, float(crisis[best]), float(distress[whole]), limits)
-            for reading, (whole, best) in zip(readings, chosen, strict=True)]
+        best.append(whole if crisis[whole] >= needed
+                    else whole + int(crisis[whole:end].argmax()))
+        hits.append(_opinion(reading, float(crisis[best[-1]]), float(distress[whole]),
+                             needed, limits))
     said = [i for i, hit in enumerate(hits) if hit is not None]
-    strongest = model.strongest_many([documents[chosen[i][1]] for i in said])
+    strongest = model.strongest_many([documents[best[i]] for i in said])
     for i, fragment in zip(said, strongest, strict=True):
         hits[i] = _with_evidence(hits[i], readings[i].norm.text,  # type: ignore[arg-type]
-                                 (fragment or "").strip(), offsets[chosen[i][1]])
+                                 (fragment or "").strip(), offsets[best[i]])
     return hits
 
 
-def _opinion(reading: _Reading, crisis: float, distress: float,
+def _opinion(reading: _Reading, crisis: float, distress: float, needed: float,
              limits: Thresholds) -> _Hit | None:
-    """The model's hit for one message, without its evidence yet."""
-    needed = limits.sure if reading.cautious else limits.high
+    """The model's hit for one message, without its evidence yet; ``needed`` is the crisis
+    score that makes it high (``sure`` where the reading is cautious)."""
     if crisis >= needed:
         level = Level.HIGH
         category = next((hit.entry.name for hit in reading.terms
@@ -282,6 +284,7 @@ def _with_evidence(hit: _Hit, text: str, fragment: str, offset: int) -> _Hit:
     start = text.find(fragment, offset) if fragment else -1
     start, end = (start, start + len(fragment)) if start >= 0 else (0, len(text))
     return _Hit(start, end, hit.entry, sure=hit.sure)
+
 
 def _clauses(original: str, norm: Normalized, text: str) -> list[tuple[int, str]]:
     """(start, normalised clause) for each clause of at least ``MIN_CLAUSE`` characters, where
