@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import itertools
 import json
 import multiprocessing
 from collections import Counter
@@ -26,23 +25,29 @@ def build_screener(repeat: int = 1) -> Screener:
 
 
 _ANSWER = json.JSONEncoder(ensure_ascii=False)  # json.dumps(ensure_ascii=False) makes one a call
-CHUNK_LINES = 2_000  # lines a worker screens at a time when the input is piped
+BLOCK_BYTES = 1 << 18  # piped input is screened in blocks of whole lines of about this size
 
 
 def screen_stream(screener: Screener, stdin: TextIO, stdout: TextIO, stderr: TextIO,
                   jsonl: bool, jobs: int = 1) -> int:
     """One JSON assessment per input line; bad JSON lines get an error on stderr and ``null``.
 
-    Typed input is answered line by line. Piped input is read in blocks of ``CHUNK_LINES``
-    that ``jobs`` forked processes screen side by side; answers keep the input's order."""
-    if jobs <= 1 or stdin.isatty() or "fork" not in multiprocessing.get_all_start_methods():
-        for first_line, lines in _blocks(stdin, 1 if stdin.isatty() else CHUNK_LINES):
-            _write(_screen_block(screener, jsonl, first_line, lines), stdout, stderr)
+    Typed input is answered line by line. Piped input is read as bytes, in blocks of whole lines
+    that ``jobs`` forked processes decode, screen and encode side by side, so the parent only
+    moves bytes; answers keep the input's order."""
+    if stdin.isatty():
+        for number, line in enumerate(stdin, start=1):
+            _write(_screen_lines(screener, jsonl, number, [line]), stdout, stderr)
+        return 0
+    blocks = _byte_blocks(stdin)
+    if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for block in blocks:
+            _write(_screen_bytes(screener, jsonl, *block), stdout, stderr)
         return 0
     global _FORKED
     _FORKED = (screener, jsonl)  # inherited by the forked workers, never pickled
     with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        for result in pool.imap(_screen_forked, _blocks(stdin, CHUNK_LINES)):
+        for result in pool.imap(_screen_forked, blocks):
             _write(result, stdout, stderr)
     return 0
 
@@ -50,20 +55,43 @@ def screen_stream(screener: Screener, stdin: TextIO, stdout: TextIO, stderr: Tex
 _FORKED: tuple[Screener, bool] | None = None
 
 
-def _screen_forked(block: tuple[int, list[str]]) -> tuple[str, str]:
+def _screen_forked(block: tuple[int, bytes]) -> tuple[bytes, str]:
     assert _FORKED is not None
-    return _screen_block(*_FORKED, *block)
+    return _screen_bytes(*_FORKED, *block)
 
 
-def _blocks(stdin: TextIO, size: int) -> Iterator[tuple[int, list[str]]]:
-    """(number of the first line, lines) for each block of ``size`` lines."""
+def _byte_blocks(stdin: TextIO) -> Iterator[tuple[int, bytes]]:
+    """(number of the first line, whole lines as bytes) for each block of about
+    ``BLOCK_BYTES``; UTF-8 never has a newline byte inside a character, so a cut after one is
+    always between characters."""
+    raw = stdin.buffer  # type: ignore[attr-defined]
     first_line = 1
-    while lines := list(itertools.islice(stdin, size)):
-        yield first_line, lines
-        first_line += len(lines)
+    pending = b""
+    while chunk := raw.read(BLOCK_BYTES):
+        pending += chunk
+        cut = pending.rfind(b"\n") + 1
+        if cut:
+            block, pending = pending[:cut], pending[cut:]
+            yield first_line, block
+            # lines as a text stream counts them: \r\n, \n and a lone \r each end one
+            first_line += block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
+    if pending:
+        yield first_line, pending
 
 
-def _screen_block(screener: Screener, jsonl: bool, first_line: int,
+def _screen_bytes(screener: Screener, jsonl: bool, first_line: int,
+                  block: bytes) -> tuple[bytes, str]:
+    """``_screen_lines`` on a block of raw input, decoded as a text stream would decode it
+    (bad UTF-8 replaced, ``\\r\\n`` and ``\\r`` ending lines); answers come back as UTF-8."""
+    text = block.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    answers, errors = _screen_lines(screener, jsonl, first_line, lines)
+    return answers.encode("utf-8", "replace"), errors
+
+
+def _screen_lines(screener: Screener, jsonl: bool, first_line: int,
                   lines: list[str]) -> tuple[str, str]:
     """The answers to ``lines`` and any error messages, as two strings."""
     errors = io.StringIO()
@@ -81,12 +109,17 @@ def _screen_block(screener: Screener, jsonl: bool, first_line: int,
     return "".join(answers), errors.getvalue()
 
 
-def _write(result: tuple[str, str], stdout: TextIO, stderr: TextIO) -> None:
+def _write(result: tuple[str | bytes, str], stdout: TextIO, stderr: TextIO) -> None:
     answers, errors = result
     if errors:
         stderr.write(errors)
-    stdout.write(answers)
-    stdout.flush()
+    if isinstance(answers, bytes):
+        stdout.flush()
+        stdout.buffer.write(answers)  # type: ignore[attr-defined]
+        stdout.buffer.flush()  # type: ignore[attr-defined]
+    else:
+        stdout.write(answers)
+        stdout.flush()
 
 
 def read_labelled(path: Path) -> list[dict[str, Any]]:

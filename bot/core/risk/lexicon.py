@@ -119,7 +119,7 @@ class Combo:
     name: str  # category
     level: Level
     term: str
-    parts: int
+    all_parts: int  # one bit a part: the parts found, or-ed together, equal this when complete
     within: int
     asks_method: bool = False
 
@@ -128,12 +128,10 @@ class Combo:
 class Entry:
     """What a matched key means: a risk term, a signal, or a benign phrase."""
 
-    kind: Literal["term", "signal", "benign", "part", "model"]
+    kind: Literal["term", "signal", "benign", "model"]
     name: str  # category, signal name, or "benign"
     level: Level
     term: str  # the plain form, for the reason
-    combo: Combo | None = None  # for a part: the combination it belongs to
-    part: int = 0  # for a part: which one
     denies: bool = False  # a term that says the risk is absent (不想死, 没有想自杀)
     asks_method: bool = False  # asks for a way or a dose (how many pills would…)
 
@@ -146,7 +144,7 @@ class Found(NamedTuple):
     terms: tuple[Entry, ...]
     signals: tuple[Entry, ...]
     benign: tuple[Entry, ...]
-    parts: tuple[Entry, ...]
+    parts: tuple[tuple[Combo, int], ...]  # the combinations it is a part of, and that part's bit
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +158,7 @@ def load_lexicon(directory: Path, repeat: int = 1) -> Lexicon:
     key, for measuring that matching does not slow down with lexicon size."""
     issues: list[DataIssue] = []
     entries: dict[str, list[Entry]] = {}
+    parts: dict[str, list[tuple[Combo, int]]] = {}
     seen_categories: dict[str, str] = {}
     files = sorted(directory.glob("*.yaml"))
     if not files:
@@ -182,7 +181,7 @@ def load_lexicon(directory: Path, repeat: int = 1) -> Lexicon:
                 issues.append(positions.issue(("category",), f"category {parsed.category!r} is "
                                               f"also in {seen_categories[parsed.category]}"))
             seen_categories[parsed.category] = str(path)
-            _add_terms(parsed, positions, entries, issues)
+            _add_terms(parsed, positions, entries, parts, issues)
         elif isinstance(parsed, SignalsFile):
             for name in SIGNALS:
                 _add_words(getattr(parsed, name), (name,), "signal", name, positions, entries,
@@ -193,17 +192,19 @@ def load_lexicon(directory: Path, repeat: int = 1) -> Lexicon:
     if issues:
         raise DataError(issues)
     automaton = ahocorasick.Automaton()
-    for key, values in entries.items():
+    for key in dict.fromkeys([*entries, *parts]):  # in a fixed order: the same automaton
         # English keys count only as whole words: say so once here, not per match
         edges = (key[0].isascii() and key[0].isalnum()) or (key[-1].isascii()
                                                              and key[-1].isalnum())
+        values = entries.get(key, [])
         found = Found(len(key), edges, *(tuple(v for v in values if v.kind == kind)
-                                         for kind in ("term", "signal", "benign", "part")))
+                                         for kind in ("term", "signal", "benign")),
+                      tuple(parts.get(key, ())))
         automaton.add_word(key, found)
         for copy in range(1, repeat):
             automaton.add_word(f"{key}\x00{copy}", found)
     automaton.make_automaton()
-    return Lexicon(automaton=automaton, size=len(entries) * repeat)
+    return Lexicon(automaton=automaton, size=len(entries.keys() | parts.keys()) * repeat)
 
 
 def _key(word: str, positions: Positions, where: tuple, issues: list[DataIssue]) -> str | None:
@@ -215,7 +216,7 @@ def _key(word: str, positions: Positions, where: tuple, issues: list[DataIssue])
 
 
 def _add_terms(parsed: CategoryFile, positions: Positions, entries: dict[str, list[Entry]],
-               issues: list[DataIssue]) -> None:
+               parts: dict[str, list[tuple[Combo, int]]], issues: list[DataIssue]) -> None:
     written: set[str] = set()
     mine: set[str] = set()
     for i, spec in enumerate(parsed.terms):
@@ -235,7 +236,7 @@ def _add_terms(parsed: CategoryFile, positions: Positions, entries: dict[str, li
                       asks_method=spec.asks_method))
     for i, combo_spec in enumerate(parsed.combos):
         combo = Combo(name=parsed.category, level=Level.parse(combo_spec.level),
-                      term=combo_spec.combo, parts=len(combo_spec.parts),
+                      term=combo_spec.combo, all_parts=(1 << len(combo_spec.parts)) - 1,
                       within=combo_spec.within, asks_method=combo_spec.asks_method)
         for j, alternatives in enumerate(combo_spec.parts):
             keys: set[str] = set()
@@ -244,8 +245,7 @@ def _add_terms(parsed: CategoryFile, positions: Positions, entries: dict[str, li
                 if key is None or key in keys:
                     continue
                 keys.add(key)
-                entries.setdefault(key, []).append(
-                    Entry("part", parsed.category, combo.level, combo.term, combo, j))
+                parts.setdefault(key, []).append((combo, 1 << j))
 
 
 def _add_words(words: ByLang, where: tuple, kind: Literal["signal", "benign"], name: str,

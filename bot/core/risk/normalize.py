@@ -47,6 +47,7 @@ _SEPARATOR = "[" + re.escape(_SEPARATOR_CHARS) + r"\s]"
 _HAN = "[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0010ffff]"
 # Chinese punctuation as written, before NFKC folds it; 、 is left out (我、要、紫、砂 is evasion)
 _CLAUSE_MARKS = frozenset("，。！？；：")
+_PHRASE_GAP = re.compile(f"(?<={_HAN}{{3}})\\s+(?={_HAN}{{3}})")
 # Only the separator runs that may change (the rest are left alone without a Python step):
 # at an edge, two or more, between Chinese characters, between single letters, or a line break.
 _SEPARATOR_RUN = re.compile(  # the lookahead turns every other character away at once
@@ -136,9 +137,8 @@ def _squeeze(chars: str, origin: list[int], original: str) -> tuple[str, list[in
         if kind == "long" and not _joins(chars, start, end):
             run = match.group(0)
             kept = " " if any(c.isspace() for c in run) else run[0]
-        elif kind == "space" or (kind in ("han", "long") and (any(
-                original[origin[i]] in _CLAUSE_MARKS for i in range(start, end))
-                or _between_phrases(chars, start, end))):
+        elif kind == "space" or (kind in ("han", "long") and (
+                _clause_mark(original, origin, start, end) or _between_phrases(chars, start, end))):
             kept = " "
         else:
             kept = ""  # leading or trailing separators, or a word in disguise
@@ -155,19 +155,22 @@ def _squeeze(chars: str, origin: list[int], original: str) -> tuple[str, list[in
     return "".join(parts), where
 
 
+def _clause_mark(original: str, origin: list[int], start: int, end: int) -> bool:
+    """Whether the separators at ``start:end`` hold Chinese punctuation as written."""
+    if end - start == 1:  # the common case: one mark between two characters
+        return original[origin[start]] in _CLAUSE_MARKS
+    for i in range(start, end):  # noqa: SIM110 - any() with a generator costs more
+        if original[origin[i]] in _CLAUSE_MARKS:
+            return True
+    return False
+
+
 def _between_phrases(chars: str, start: int, end: int) -> bool:
     """Spaces between two runs of three Chinese characters or more part them, as a comma
     would (这个boss好难打 我们团灭了 must not read 打我); evasion spaces a word's characters
     apart (自 杀, 我 想 死), which leaves runs of one or two."""
-    if not chars[start:end].isspace():
-        return False
-    left = 0
-    while left < 3 and start - left - 1 >= 0 and _is_han(chars[start - left - 1]):
-        left += 1
-    right = 0
-    while right < 3 and end + right < len(chars) and _is_han(chars[end + right]):
-        right += 1
-    return left >= 3 and right >= 3
+    gap = _PHRASE_GAP.match(chars, start)
+    return gap is not None and gap.end() == end
 
 
 def _joins(chars: str, start: int, end: int) -> bool:

@@ -37,7 +37,9 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from operator import itemgetter
 from pathlib import Path
+from typing import NamedTuple
 
 from bot.core.risk.lexicon import SIGNALS, Combo, Entry, Level, Lexicon, load_lexicon
 from bot.core.risk.model import RiskModel, Thresholds, load_model
@@ -57,8 +59,7 @@ JOKED_ABOUT = frozenset({"violence_to_others", "threats_received"})
 ACTED_CATEGORIES = frozenset({"substance_overdose", "self_harm"})
 
 
-@dataclass(frozen=True, slots=True)
-class Evidence:
+class Evidence(NamedTuple):  # a named tuple: several times cheaper to make than a frozen class
     category: str
     level: Level
     term: str
@@ -72,7 +73,15 @@ class Assessment:
     level: Level
     categories: tuple[str, ...]
     evidence: tuple[Evidence, ...]
-    reason: str
+    # what the reason is made of: each hit with what changed its level, or a plain sentence;
+    # written out only when asked for (``qingxin screen`` never does)
+    why: tuple[tuple[Entry, str] | str, ...]
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(part if isinstance(part, str)
+                         else f"{part[0].term!r} ({part[0].name}, {part[0].level.label}{part[1]})"
+                         for part in self.why)
 
     def as_json(self) -> dict:
         return {"level": self.level.label, "categories": list(self.categories),
@@ -82,7 +91,7 @@ class Assessment:
                 "reason": self.reason}
 
 
-NO_RISK = Assessment(level=Level.NONE, categories=(), evidence=(), reason="no risk terms")
+NO_RISK = Assessment(level=Level.NONE, categories=(), evidence=(), why=("no risk terms",))
 
 
 @dataclass(slots=True, eq=False)  # not frozen: a frozen dataclass is several times slower to make
@@ -136,7 +145,7 @@ class _Reading:
 
 
 _FAILED = Assessment(level=Level.MEDIUM, categories=(), evidence=(),
-                     reason="screening failed on this input; treated as medium")
+                     why=("screening failed on this input; treated as medium",))
 
 
 class Screener:
@@ -189,7 +198,8 @@ class Screener:
         benign: list[tuple[int, int]] = []
         signals: dict[str, list[tuple[int, int]]] = {name: [] for name in SIGNALS}
         found_terms: list[_Hit] = []
-        parts: list[tuple[int, int, Entry]] = []
+        parts: list[tuple[int, int, tuple[tuple[Combo, int], ...]]] = []  # matches of parts
+        seen: dict[Combo, int] = {}  # each combination's parts found so far, one bit a part
         for end, (length, edges, terms_here, signals_here, benign_here, parts_here) in matches:
             start, stop = end - length + 1, end + 1
             if edges and not _bounded(text, start, stop):
@@ -198,15 +208,18 @@ class Screener:
                 for entry in terms_here:
                     found_terms.append(_Hit(start, stop, entry))
             if parts_here:
-                for entry in parts_here:
-                    parts.append((start, stop, entry))
+                parts.append((start, stop, parts_here))
+                for combo, bit in parts_here:
+                    seen[combo] = seen.get(combo, 0) | bit
             if benign_here:
                 benign.append((start, stop))
             if signals_here:
                 for entry in signals_here:
                     signals[entry.name].append((start, stop))
         if parts:
-            found_terms.extend(_combined(parts))
+            complete = [combo for combo, bits in seen.items() if bits == combo.all_parts]
+            if complete:
+                found_terms.extend(_combined(complete, parts))
         if benign and found_terms:  # a hit whose end lies in an idiom (她说想死 in 她说想死你了)
             found_terms = [hit for hit in found_terms if not _in_idiom(hit.end, benign)]
         terms = _longest(found_terms) if len(found_terms) > 1 else found_terms
@@ -298,26 +311,27 @@ def _clauses(original: str, norm: Normalized, text: str) -> list[tuple[int, str]
             if len(text[start:end].strip()) >= MIN_CLAUSE]
 
 
-def _combined(parts: list[tuple[int, int, Entry]]) -> list[_Hit]:
-    """One hit for each combination whose parts all lie within its reach, in any order; the hit
-    spans from the first part to the last."""
-    by_combo: dict[Combo, list[tuple[int, int, int]]] = {}
-    for start, end, entry in parts:
-        found = by_combo.get(entry.combo)  # type: ignore[arg-type]
-        if found is None:
-            by_combo[entry.combo] = [(start, end, entry.part)]  # type: ignore[index]
-        else:
-            found.append((start, end, entry.part))
+def _combined(complete: list[Combo],
+              parts: list[tuple[int, int, tuple[tuple[Combo, int], ...]]]) -> list[_Hit]:
+    """One hit for each combination of ``complete`` (every part found somewhere) whose parts
+    all lie within its reach, in any order; the hit spans from the first part to the last."""
+    by_combo: dict[Combo, list[tuple[int, int, int]]] = {combo: [] for combo in complete}
+    for start, end, here in parts:
+        for combo, bit in here:
+            found = by_combo.get(combo)
+            if found is not None:
+                found.append((start, end, bit))
     hits = []
     for combo, found in by_combo.items():
-        if len(found) < combo.parts or len({part for _, _, part in found}) < combo.parts:
-            continue
         found.sort()
         for first, _, _ in found:
-            window = [(end, part) for start, end, part in found
-                      if first <= start and end - first <= combo.within]
-            if len({part for _, part in window}) == combo.parts:
-                hits.append(_Hit(first, max(end for end, _ in window), _combo_entry(combo)))
+            bits = last = 0
+            for start, end, bit in found:
+                if first <= start and end - first <= combo.within:
+                    bits |= bit
+                    last = max(last, end)
+            if bits == combo.all_parts:
+                hits.append(_Hit(first, last, _combo_entry(combo)))
                 break
     return hits
 
@@ -351,42 +365,48 @@ def _longest(terms: list[_Hit]) -> list[_Hit]:
 
 def _judge(original: str, norm: Normalized, terms: list[_Hit],
            signals: dict[str, list[tuple[int, int]]]) -> Assessment:
-    reasons: list[str] = []
+    reasons: list[tuple[Entry, str] | str] = []
     first_person = bool(signals["first_person"])
     reported = bool(signals["reported"]) and not first_person and bool(signals["news"])
     schoolwork = signals["schoolwork"]
     news = reported or bool(schoolwork)
     negations = signals["negation"]
-    levels: list[Level] = []
     joking = bool(signals["joking"]) and not signals["serious"]  # 我不是开玩笑 is meant
     # a risk the lexicon found was negated or denied (我没有想自杀): the model defers
-    denied = any(hit.entry.denies for hit in terms)
+    denied = False
     for hit in terms:
-        level, note = hit.entry.level, ""
-        if hit.entry.kind == "model":
+        if hit.entry.denies:
+            denied = True
+            break
+    levels: list[Level] = []
+    # distress never turns a method and a time into a plan, nor does the model's guess (吃药 and
+    # 今晚 are everyday words); a sure guess may join a method already used
+    stated = risk = Level.NONE
+    for hit in terms:  # plain loops: this runs for most messages, and generators cost more
+        entry = hit.entry
+        level, note = entry.level, ""
+        if entry.kind == "model":
             if denied:
                 level, note = min(level, Level.LOW), "; the lexicon's hit was negated"
             elif reported or _near(hit, schoolwork):
                 level, note = min(level, Level.LOW), "; reported (news or story)"
         elif negations and _negated(hit, terms, negations, original, norm):
-            denied = denied or (hit.entry.name != "distress" and level >= Level.MEDIUM)
+            denied = denied or (entry.name != "distress" and level >= Level.MEDIUM)
             level, note = min(level, Level.LOW), "; negated"
-        elif hit.entry.asks_method and not reported:
+        elif entry.asks_method and not reported:
             pass  # "for a school project", "just curious": a question about a way to die stands
         elif reported or _near(hit, schoolwork):
             level, note = min(level, Level.LOW), "; reported (news or story)"
-        elif joking and hit.entry.name in JOKED_ABOUT:
+        elif joking and entry.name in JOKED_ABOUT:
             level, note = min(level, Level.LOW), "; said as a joke"
         levels.append(level)
-        reasons.append(f"{hit.entry.term!r} ({hit.entry.name}, {hit.entry.level.label}{note})")
+        reasons.append((entry, note))
+        if entry.name != "distress":
+            if entry.kind != "model" and level > stated:
+                stated = level
+            if hit.sure and level > risk:
+                risk = level
     level = max(levels)
-    # distress never turns a method and a time into a plan, nor does the model's guess (吃药 and
-    # 今晚 are everyday words); a sure guess may join a method already used
-    stated = max((lvl for hit, lvl in zip(terms, levels, strict=True)
-                  if hit.entry.name != "distress" and hit.entry.kind != "model"),
-                 default=Level.NONE)
-    risk = max((lvl for hit, lvl in zip(terms, levels, strict=True)
-                if hit.entry.name != "distress" and hit.sure), default=Level.NONE)
     if signals["methods"] and not news:
         if signals["time_or_plan"] and stated >= Level.MEDIUM:
             level = Level.IMMINENT  # a real risk statement, a means and a when: act now
@@ -395,12 +415,22 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit],
                 hit.entry.name in ACTED_CATEGORIES for hit in terms)):
             level = Level.IMMINENT  # it has been done (吞了一堆药, took 30 pills): emergency
             reasons.append("a method already used")
-    counted = sorted(((lvl, hit) for hit, lvl in zip(terms, levels, strict=True)
-                      if lvl > Level.NONE), key=lambda pair: -pair[0])
-    categories = tuple(dict.fromkeys(hit.entry.name for _, hit in counted))
-    evidence = tuple(_evidence(original, norm, hit, lvl) for lvl, hit in counted)
-    return Assessment(level=level, categories=categories, evidence=evidence,
-                      reason="; ".join(reasons))
+    counted = [(lvl, hit) for hit, lvl in zip(terms, levels, strict=True)
+               if lvl > Level.NONE]
+    if len(counted) > 1:
+        counted.sort(key=_first, reverse=True)  # stable: equal levels keep their order
+    categories = tuple(dict.fromkeys([hit.entry.name for _, hit in counted]))
+    origin = norm.origin
+    evidence = []
+    for lvl, hit in counted:
+        start, end = origin[hit.start], origin[hit.end - 1] + 1
+        evidence.append(Evidence(hit.entry.name, lvl, hit.entry.term, start, end,
+                                 original[start:end]))
+    return Assessment(level=level, categories=categories, evidence=tuple(evidence),
+                      why=tuple(reasons))
+
+
+_first = itemgetter(0)
 
 
 def _near(hit: _Hit, spans: list[tuple[int, int]]) -> bool:
@@ -424,9 +454,3 @@ def _negated(hit: _Hit, terms: list[_Hit], negations: list[tuple[int, int]],
         if not _SENTENCE_END.search(gap):
             return True
     return False
-
-
-def _evidence(original: str, norm: Normalized, hit: _Hit, level: Level) -> Evidence:
-    start, end = norm.span(hit.start, hit.end)
-    return Evidence(category=hit.entry.name, level=level, term=hit.entry.term, start=start,
-                    end=end, quote=original[start:end])
