@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core.risk.normalize import normalize
+from bot.core.risk.normalize import _LEET_NEAR, _LEET_RUN, normalize
 
 
 def test_disguises_are_undone():
@@ -46,3 +46,9 @@ def test_any_unicode_normalises_and_maps_back(text):
     assert len(norm.origin) == len(norm.text)
     assert all(0 <= i < len(text) for i in norm.origin)
     assert list(norm.origin) == sorted(norm.origin)
+
+
+@given(st.text(alphabet="abkilmsy0134579@!$|+ .我", max_size=40))
+def test_the_quick_check_for_digit_spellings_never_skips_one(text):
+    """``normalize`` only runs the slow ``_LEET_RUN`` where ``_LEET_NEAR`` finds something."""
+    assert not _LEET_RUN.search(text) or _LEET_NEAR.search(text)

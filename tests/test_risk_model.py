@@ -50,12 +50,18 @@ def test_a_block_scores_each_message_as_it_scores_alone():
     """``qingxin screen`` scores blocks with numpy; the chat scores one message by dict lookups."""
     model = load_model(lexicon_dir())
     texts = [normalize(row["text"]).text for row in read_labelled(TRAINING / "screening_dev.yaml")]
-    crisis, distress = model.score_many(texts)
-    for text, block_crisis, block_distress in zip(texts, crisis, distress, strict=True):
-        alone = model.score(text)
-        assert alone.crisis == pytest.approx(block_crisis, abs=1e-12), text
-        assert alone.distress == pytest.approx(block_distress, abs=1e-12), text
-    assert model.strongest_many(texts[:40]) == [model.strongest_many([t])[0] for t in texts[:40]]
+    crisis, distress, strongest = model.score_many(texts)
+    for i, text in enumerate(texts):
+        alone = model.score_many([text])
+        assert alone.crisis[0] == pytest.approx(crisis[i], abs=1e-12), text
+        assert alone.distress[0] == pytest.approx(distress[i], abs=1e-12), text
+        assert alone.strongest[0] == strongest[i], text
+        assert model.score(text).crisis == alone.crisis[0]
+    # the strongest feature is one of the text's own, and none weighs more
+    weights = {feature: row for row, feature in enumerate(model._features)}
+    for text, found, row in zip(texts, model.features_in(texts), strongest, strict=True):
+        assert (model.feature(int(row)) in found) if found else row == -1, text
+        assert all(model._table[weights[f], 0] <= model._table[row, 0] for f in found), text
 
 
 def test_a_block_read_in_slices_scores_the_same(monkeypatch):
@@ -66,7 +72,9 @@ def test_a_block_read_in_slices_scores_the_same(monkeypatch):
     whole = model.score_many(texts)
     monkeypatch.setattr(model_module, "MAX_SLICE_CHARS", 200)
     sliced = model.score_many(texts)
-    assert whole[0] == pytest.approx(sliced[0]) and whole[1] == pytest.approx(sliced[1])
+    assert whole.crisis == pytest.approx(sliced.crisis)
+    assert whole.distress == pytest.approx(sliced.distress)
+    assert (whole.strongest == sliced.strongest).all()
 
 
 def test_the_model_raises_levels_and_never_lowers_them(screener, lexicon_only):

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -66,6 +67,14 @@ class ModelHead(BaseModel):
     thresholds: Thresholds
     short_floor: float = Field(ge=0)
     trained_on: dict[str, object]
+
+
+class Scores(NamedTuple):
+    """A block's scores, one entry a text."""
+
+    crisis: np.ndarray  # probability that the message is high or imminent
+    distress: np.ndarray  # probability that it is low or above
+    strongest: np.ndarray  # the feature row that pushed crisis up most (-1: none), for evidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +130,13 @@ class RiskModel:
         return sets
 
     def score(self, text: str) -> Score:
-        crisis, distress = self.score_many([text])
-        return Score(float(crisis[0]), float(distress[0]))
+        scores = self.score_many([text])
+        return Score(float(scores.crisis[0]), float(scores.distress[0]))
 
-    def score_many(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(crisis, distress) probabilities of many normalised texts, computed together: numpy
-        pays its call overhead once for all of them rather than once a message."""
+    def score_many(self, texts: Sequence[str]) -> Scores:
+        """(crisis, distress) probabilities of many normalised texts, and each one's strongest
+        feature, computed together: numpy pays its call overhead once for all of them rather
+        than once a message."""
         documents, found = self._lookup(texts)
         count = len(texts)
         rows = self._table[found]
@@ -136,30 +146,20 @@ class RiskModel:
         known = np.bincount(documents, minlength=count)
         crisis = crisis / np.sqrt(squared + self._short_floor) + self._bias[0]
         distress = distress / np.sqrt(np.maximum(known, 1)) + self._bias[1]
-        return _sigmoid(crisis), _sigmoid(distress)
+        return Scores(_sigmoid(crisis), _sigmoid(distress),
+                      _strongest(documents, found, rows[:, 0], count))
 
-    def strongest_many(self, texts: Sequence[str]) -> list[str | None]:
-        """The feature of each normalised text that pushed the crisis head up most, for
-        evidence (asked only of the texts that became a hit)."""
-        if not texts:
-            return []
-        documents, found = self._lookup(texts)
-        # by document, strongest first; ties go to the first feature, whichever way it was found
-        order = np.lexsort((found, -self._table[found, 0], documents))
-        documents, found = documents[order], found[order]
-        first = np.flatnonzero(np.concatenate(([True], documents[1:] != documents[:-1])))
-        strongest: list[str | None] = [None] * len(texts)
-        for document, feature in zip(documents[first].tolist(), found[first].tolist(),
-                                     strict=True):
-            strongest[document] = self._features[feature]
-        return strongest
+    def feature(self, row: int) -> str | None:
+        """The text of a feature row (as ``Scores.strongest`` gives it); None for -1."""
+        return self._features[row] if row >= 0 else None
 
     def _lookup(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """``_found``, or for one text (a chat message) ``_found_in_one``, which is cheaper."""
         return self._found_in_one(texts[0]) if len(texts) == 1 else self._found(texts)
 
     def _found(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(document, feature) for each learnt feature of each text, every pair once: the
+        """(document, feature) for each learnt feature of each text, every pair once and in
+        that order (by document, then by feature row): the
         substrings of ``f" {text} "`` that ``features()`` would count. Read in slices of at most
         ``MAX_SLICE_CHARS``, so a block of 100 KB messages cannot take gigabytes."""
         slices = _slices(texts)
@@ -193,8 +193,8 @@ class RiskModel:
     def _found_in_one(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """``_found`` for one text, where numpy's set-up costs more than the lookups: the
         training's own ``features()``, looked up in a dict."""
-        found = [index for feature in features(text)
-                 if (index := self._index.get(feature)) is not None]
+        found = sorted(index for feature in features(text)
+                       if (index := self._index.get(feature)) is not None)
         return np.zeros(len(found), dtype=np.int64), np.array(found, dtype=np.int64)
 
     def _words_in(self, text: str) -> list[int]:
@@ -213,6 +213,22 @@ class RiskModel:
                 found.append(index)
             previous = token
         return found
+
+
+def _strongest(documents: np.ndarray, found: np.ndarray, weights: np.ndarray,
+               count: int) -> np.ndarray:
+    """Each document's feature row of the greatest crisis weight (the first such row where
+    several tie), or -1 where it has none; ``documents`` and ``found`` come ordered by document,
+    then by row."""
+    strongest = np.full(count, -1, dtype=np.int64)
+    if not len(found):
+        return strongest
+    starts = np.flatnonzero(np.concatenate(([True], documents[1:] != documents[:-1])))
+    top = np.maximum.reduceat(weights, starts)
+    at_top = np.flatnonzero(weights == np.repeat(top, np.diff(np.append(starts, len(weights)))))
+    first = at_top[np.concatenate(([True], documents[at_top[1:]] != documents[at_top[:-1]]))]
+    strongest[documents[first]] = found[first]
+    return strongest
 
 
 def _slices(texts: Sequence[str]) -> list[tuple[int, int]]:

@@ -26,6 +26,9 @@ _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t
 # inside a word (mys3lf, k!ll) or digits opening one (4buse); not "die!" or "15 years"
 _LEET_RUN = re.compile(r"(?<=[a-z])[0134579@!$|+]+(?=[a-z])|(?<![a-z0-9])[0134579]+(?=[a-z]{2})"
                        r"|(?<=[a-z])[01345]{1,2}(?![a-z0-9])")  # ...or ending one: d13, t0
+# where _LEET_RUN could match at all: a digit or symbol next to a letter (checked first, as the
+# lookbehinds of _LEET_RUN make it slow to search)
+_LEET_NEAR = re.compile(r"[a-z][0134579@!$|+]|[0134579][a-z]")
 _REPEATS = re.compile(r"([a-z])\1\1+")
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _DROPPED = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Mn", "Me"})
@@ -34,6 +37,9 @@ _FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {
     0x201C: 0x22, 0x201D: 0x22,  # phones type “he’ll” where the lexicon has "he'll"
     0x8457: 0x7740,  # 著 -> 着: OpenCC keeps 著 (著名), so Traditional 睡不著 would miss 睡不着
     0x5451: 0x541E}  # 呑 -> 吞: the variant Hong Kong keyboards give (呑咗十幾粒)
+# the same as a list over the Basic Multilingual Plane: str.translate looks a list up without
+# the KeyError a dict raises for every character it does not hold (twice as fast)
+_FULL_WIDTH_TABLE = [_FULL_WIDTH.get(code, code) for code in range(0x10000)]
 # what the slow path would drop, for the fast path to step aside: controls, format characters
 # (zero-width, direction marks, soft hyphen, variation selectors), combining marks, surrogates
 _INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u0300-\u036f\u0483-\u0489"
@@ -60,7 +66,7 @@ _SEPARATOR_RUN = re.compile(  # the lookahead turns every other character away a
 @dataclass(frozen=True, slots=True)
 class Normalized:
     text: str
-    origin: tuple[int, ...]  # origin[i] = index in the original text of text[i]
+    origin: list[int]  # origin[i] = index in the original text of text[i]; never changed
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """The original span of normalised ``text[start:end]``."""
@@ -90,11 +96,16 @@ def normalize(text: str) -> Normalized:
     lowered = chars.lower()
     # a character whose lower case is longer (İ) keeps one character, so the map stays 1:1
     chars = lowered if len(lowered) == len(chars) else "".join(c.lower()[:1] or c for c in chars)
-    chars = _LEET_RUN.sub(lambda m: m.group(0).translate(_LEET), chars)
+    if _LEET_NEAR.search(chars):
+        chars = _LEET_RUN.sub(_unleet, chars)
     chars, origin = _squeeze(chars, origin, text)
     if _REPEATS.search(chars):
         chars, origin = _cut(chars, origin, _REPEATS, lambda m: m.group(1) * 2)
-    return Normalized(chars, tuple(origin))
+    return Normalized(chars, origin)
+
+
+def _unleet(match: re.Match[str]) -> str:
+    return match.group(0).translate(_LEET)
 
 
 def _visible(text: str) -> tuple[str, list[int]]:
@@ -106,7 +117,7 @@ def _visible(text: str) -> tuple[str, list[int]]:
         return "".join(c for _, c in kept), [i for i, _ in kept]
     # Fast path, the common case: once full-width forms are half-width (one for one), the text
     # is already NFKC and holds nothing invisible, so every character maps to itself.
-    quick = text.translate(_FULL_WIDTH)
+    quick = text.translate(_FULL_WIDTH_TABLE)
     if not _INVISIBLE.search(quick) and unicodedata.is_normalized("NFKC", quick):
         return quick, list(range(len(quick)))
     chars: list[str] = []

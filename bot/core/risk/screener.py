@@ -258,7 +258,7 @@ def _second_opinions(model: RiskModel, readings: list[_Reading]) -> list[_Hit | 
             documents.append(clause)
             offsets.append(start)
         spans.append((whole, len(documents)))
-    crisis, distress = model.score_many(documents)
+    crisis, distress, strongest = model.score_many(documents)
     best: list[int] = []  # the document each reading's opinion rests on
     hits: list[_Hit | None] = []
     for reading, (whole, end) in zip(readings, spans, strict=True):
@@ -267,11 +267,11 @@ def _second_opinions(model: RiskModel, readings: list[_Reading]) -> list[_Hit | 
                     else whole + int(crisis[whole:end].argmax()))
         hits.append(_opinion(reading, float(crisis[best[-1]]), float(distress[whole]),
                              needed, limits))
-    said = [i for i, hit in enumerate(hits) if hit is not None]
-    strongest = model.strongest_many([documents[best[i]] for i in said])
-    for i, fragment in zip(said, strongest, strict=True):
-        hits[i] = _with_evidence(hits[i], readings[i].norm.text,  # type: ignore[arg-type]
-                                 (fragment or "").strip(), offsets[best[i]])
+    for i, hit in enumerate(hits):
+        if hit is not None:
+            fragment = model.feature(int(strongest[best[i]])) or ""
+            hits[i] = _with_evidence(hit, readings[i].norm.text, fragment.strip(),
+                                     offsets[best[i]])
     return hits
 
 
