@@ -6,13 +6,14 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.datafile import DataError
 from bot.core.risk.lexicon import Level, load_lexicon
-from bot.core.risk.model import MODEL_FILE, features, load_model
+from bot.core.risk.model import MODEL_FILE, _GramTable, features, load_model
 from bot.core.risk.normalize import normalize
 from bot.core.risk.screener import Screener
 from bot.risk_tools import read_labelled
@@ -166,3 +167,14 @@ def test_a_malformed_model_names_its_file_and_line(tmp_path):
     with pytest.raises(DataError) as caught:
         load_model(tmp_path)
     assert str(caught.value).startswith(f"{tmp_path / MODEL_FILE}:4:")
+
+
+@given(st.sets(st.integers(0, 2**63 - 1), max_size=300),
+       st.lists(st.integers(0, 2**63 - 1), max_size=50))
+def test_the_gram_table_finds_every_key_and_nothing_else(keys, others):
+    """The hash table that stands in for a binary search: linear probing, many collisions."""
+    keys = sorted(keys)
+    table = _GramTable(np.array(keys, dtype=np.int64), np.arange(len(keys), dtype=np.int64) * 7)
+    asked = keys + others
+    expected = [keys.index(k) * 7 if k in keys else -1 for k in asked]
+    assert table.rows(np.array(asked, dtype=np.int64)).tolist() == expected

@@ -1,6 +1,7 @@
 """The risk screener on the shipped lexicon and the labelled development set."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.datafile import DataError
-from bot.core.risk.lexicon import Level, load_lexicon
+from bot.core.risk.lexicon import SIGNALS, Level, load_lexicon
 from bot.core.risk.screener import Screener
 from bot.risk_tools import evaluate, read_labelled
 from bot.settings import lexicon_dir
@@ -247,3 +248,12 @@ def test_a_classmate_at_risk_is_not_a_class(screener):
 def test_a_threat_said_as_a_joke_is_low_but_a_death_wish_never_is(screener):
     assert screener.assess("弟弟把我的乐高拆了，我要杀了他（开玩笑的）").level < Level.MEDIUM
     assert screener.assess("this essay makes me want to kill myself jk").level >= Level.HIGH
+
+
+def test_the_judgement_reads_only_signals_the_lexicon_defines():
+    """A reading holds only the signals found, so a misspelt name would read as never found."""
+    import bot.core.risk.screener as screener_module
+    source = Path(screener_module.__file__).read_text(encoding="utf-8")
+    named = set(re.findall(r'"(\w+)" (?:not )?in signals|signals\.get\("(\w+)"', source))
+    names = {name for pair in named for name in pair if name}
+    assert len(names) >= 10 and names <= set(SIGNALS), names - set(SIGNALS)

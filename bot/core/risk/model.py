@@ -95,6 +95,53 @@ def _gram_keys(grams: list[str]) -> np.ndarray:
     return (codes[:, 0] << (2 * _BITS)) | (codes[:, 1] << _BITS) | codes[:, 2]
 
 
+class _GramTable:
+    """The feature row of each n-gram key, as an open-addressing hash table (linear probing,
+    at most half full) that numpy probes for a whole block of keys at once: two or three
+    gathers instead of the sixteen steps of a binary search."""
+
+    _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the top bits of k * 2^64/phi
+    _EMPTY = -1  # no key is negative: three 21-bit code points fill 63 bits
+
+    def __init__(self, keys: np.ndarray, rows: np.ndarray) -> None:
+        self._bits = max(8, (2 * len(keys)).bit_length())
+        size = 1 << self._bits
+        self._keys = np.full(size, self._EMPTY, dtype=np.int64)
+        self._rows = np.zeros(size, dtype=np.int32)
+        home = self._home(keys)
+        waiting = np.arange(len(keys))
+        self._probes = 0  # the longest way from a key's home cell to its cell
+        while len(waiting):  # each round, every free cell asked for takes the first key asking
+            cells = (home[waiting] + self._probes) & (size - 1)
+            free = self._keys[cells] == self._EMPTY
+            taken, first = np.unique(cells[free], return_index=True)
+            placed = waiting[free][first]
+            self._keys[taken] = keys[placed]
+            self._rows[taken] = rows[placed]
+            waiting = np.setdiff1d(waiting, placed, assume_unique=True)
+            self._probes += len(waiting) > 0
+
+    def _home(self, keys: np.ndarray) -> np.ndarray:
+        shift = np.uint64(64 - self._bits)
+        return ((keys.astype(np.uint64) * self._MULTIPLIER) >> shift).astype(np.int64)
+
+    def rows(self, keys: np.ndarray) -> np.ndarray:
+        """The feature row of each key, or -1 where it is not a feature."""
+        mask = (1 << self._bits) - 1
+        home = self._home(keys)
+        rows = np.full(len(keys), -1, dtype=np.int64)
+        waiting = np.arange(len(keys))
+        for probe in range(self._probes + 1):  # a key is found, or an empty cell says it is not
+            cells = (home[waiting] + probe) & mask
+            stored = self._keys[cells]
+            same = stored == keys[waiting]
+            rows[waiting[same]] = self._rows[cells[same]]
+            waiting = waiting[~same & (stored != self._EMPTY)]
+            if not len(waiting):
+                break
+        return rows
+
+
 class RiskModel:
     def __init__(self, features: list[str], weights: np.ndarray, spec: ModelHead) -> None:
         self.thresholds = spec.thresholds
@@ -108,10 +155,7 @@ class RiskModel:
         # pairs (" want ", " want to ", four characters or more) by a dict
         rows = np.array([index for index, f in enumerate(features) if len(f) <= MAX_NGRAM],
                         dtype=np.int64)
-        keys = _gram_keys([features[index] for index in rows.tolist()])
-        order = np.argsort(keys)
-        self._gram_keys = keys[order]
-        self._gram_index = rows[order]
+        self._grams = _GramTable(_gram_keys([features[index] for index in rows.tolist()]), rows)
         self._words = {f: index for index, f in enumerate(features) if len(f) > MAX_NGRAM}
 
     @cached_property
@@ -176,17 +220,20 @@ class RiskModel:
         key = np.zeros(len(codes), dtype=np.int64)
         for n in range(1, MAX_NGRAM + 1):  # keys of the n-grams starting at each position
             key = key[:len(codes) - n + 1] | (codes[n - 1:] << (_BITS * (MAX_NGRAM - n)))
-            at = np.minimum(np.searchsorted(self._gram_keys, key), len(self._gram_keys) - 1)
-            hit = (self._gram_keys[at] == key) & (owner[:len(key)] == owner[n - 1:])
+            rows = self._grams.rows(key)
+            hit = (rows >= 0) & (owner[:len(key)] == owner[n - 1:])
             documents.append(owner[:len(key)][hit])
-            found.append(self._gram_index[at[hit]])
+            found.append(rows[hit])
         words = [(document, index) for document, text in enumerate(texts)
                  for index in self._words_in(text)]
         if words:
             documents.append(np.array([document for document, _ in words], dtype=np.int64))
             found.append(np.array([index for _, index in words], dtype=np.int64))
-        # every (document, feature) pair once; a sort, because numpy's hashing unique is slower
-        pairs = np.sort(np.concatenate(documents) * len(self._features) + np.concatenate(found))
+        # every (document, feature) pair once; a sort, because numpy's hashing unique is slower,
+        # of 32-bit numbers where they fit (nearly twice as fast)
+        width = np.int32 if len(texts) * len(self._features) < 2**31 else np.int64
+        pairs = np.sort((np.concatenate(documents) * len(self._features)
+                         + np.concatenate(found)).astype(width)).astype(np.int64)
         pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))] if len(pairs) else pairs
         return pairs // len(self._features), pairs % len(self._features)
 

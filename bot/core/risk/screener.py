@@ -41,7 +41,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
 
-from bot.core.risk.lexicon import SIGNALS, Combo, Entry, Level, Lexicon, load_lexicon
+from bot.core.risk.lexicon import Combo, Entry, Level, Lexicon, load_lexicon
 from bot.core.risk.model import RiskModel, Thresholds, load_model
 from bot.core.risk.normalize import Normalized, normalize
 
@@ -196,7 +196,7 @@ class Screener:
         if self.model is None and not any(found.terms or found.parts for _, found in matches):
             return None  # the common case: signals or idioms alone are nothing
         benign: list[tuple[int, int]] = []
-        signals: dict[str, list[tuple[int, int]]] = {name: [] for name in SIGNALS}
+        signals: dict[str, list[tuple[int, int]]] = {}  # only the signals found
         found_terms: list[_Hit] = []
         parts: list[tuple[int, int, tuple[tuple[Combo, int], ...]]] = []  # matches of parts
         seen: dict[Combo, int] = {}  # each combination's parts found so far, one bit a part
@@ -215,7 +215,11 @@ class Screener:
                 benign.append((start, stop))
             if signals_here:
                 for entry in signals_here:
-                    signals[entry.name].append((start, stop))
+                    spans = signals.get(entry.name)
+                    if spans is None:
+                        signals[entry.name] = [(start, stop)]
+                    else:
+                        spans.append((start, stop))
         if parts:
             complete = [combo for combo, bits in seen.items() if bits == combo.all_parts]
             if complete:
@@ -224,7 +228,7 @@ class Screener:
             found_terms = [hit for hit in found_terms if not _in_idiom(hit.end, benign)]
         terms = _longest(found_terms) if len(found_terms) > 1 else found_terms
         return _Reading(original, norm, terms, signals,
-                        cautious=bool(benign) or bool(signals["asks_law"]), idioms=benign)
+                        cautious=bool(benign) or "asks_law" in signals, idioms=benign)
 
 
 def load_screener(directory: Path, repeat: int = 1) -> Screener:
@@ -366,12 +370,12 @@ def _longest(terms: list[_Hit]) -> list[_Hit]:
 def _judge(original: str, norm: Normalized, terms: list[_Hit],
            signals: dict[str, list[tuple[int, int]]]) -> Assessment:
     reasons: list[tuple[Entry, str] | str] = []
-    first_person = bool(signals["first_person"])
-    reported = bool(signals["reported"]) and not first_person and bool(signals["news"])
-    schoolwork = signals["schoolwork"]
+    first_person = "first_person" in signals
+    reported = "reported" in signals and not first_person and "news" in signals
+    schoolwork = signals.get("schoolwork", [])
     news = reported or bool(schoolwork)
-    negations = signals["negation"]
-    joking = bool(signals["joking"]) and not signals["serious"]  # 我不是开玩笑 is meant
+    negations = signals.get("negation")
+    joking = "joking" in signals and "serious" not in signals  # 我不是开玩笑 is meant
     # a risk the lexicon found was negated or denied (我没有想自杀): the model defers
     denied = False
     for hit in terms:
@@ -407,11 +411,11 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit],
             if hit.sure and level > risk:
                 risk = level
     level = max(levels)
-    if signals["methods"] and not news:
-        if signals["time_or_plan"] and stated >= Level.MEDIUM:
+    if "methods" in signals and not news:
+        if "time_or_plan" in signals and stated >= Level.MEDIUM:
             level = Level.IMMINENT  # a real risk statement, a means and a when: act now
             reasons.append("method with a time or plan")
-        elif signals["acted"] and (risk >= Level.MEDIUM or any(
+        elif "acted" in signals and (risk >= Level.MEDIUM or any(
                 hit.entry.name in ACTED_CATEGORIES for hit in terms)):
             level = Level.IMMINENT  # it has been done (吞了一堆药, took 30 pills): emergency
             reasons.append("a method already used")
