@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import shutil
@@ -114,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream.reconfigure(encoding="utf-8", errors="replace")  # type: ignore[attr-defined]
     try:
         if args.command == "chat":
+            import asyncio  # here, not at the top: `qingxin screen` starts without it
+
             return asyncio.run(_chat(args))
         if args.command == "run":
             return _run_telegram(args)
@@ -195,6 +196,8 @@ def _run_telegram(args: argparse.Namespace) -> int:
         # before PTB's retry loop, which would log the rejected token in a traceback
         async with application.bot:
             pass
+
+    import asyncio
 
     try:
         asyncio.run(check_token())

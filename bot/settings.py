@@ -20,7 +20,6 @@ from pathlib import Path
 
 import flows
 import knowledge
-from bot.addresses import load_key
 from bot.keyfile import read_or_create
 
 
@@ -49,6 +48,8 @@ def lexicon_dir(env: Mapping[str, str] | None = None) -> Path:
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    from bot.addresses import load_key  # cryptography: `qingxin screen` starts without it
+
     env = os.environ if env is None else env
     home = Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     data_dir = Path(env.get("QINGXIN_DATA_DIR") or home / "qingxin").expanduser()

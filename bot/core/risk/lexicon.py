@@ -124,9 +124,10 @@ class Combo:
     asks_method: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """What a matched key means: a risk term, a signal, or a benign phrase."""
+class Entry(NamedTuple):
+    """What a matched key means: a risk term, a signal, or a benign phrase (a named tuple: the
+    cached screener holds some 20,000, and a tuple is several times quicker to unpickle than a
+    frozen dataclass)."""
 
     kind: Literal["term", "signal", "benign", "model"]
     name: str  # category, signal name, or "benign"
