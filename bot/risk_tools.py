@@ -13,7 +13,7 @@ from typing import Any, TextIO
 import yaml
 
 from bot.core.risk.lexicon import Level
-from bot.core.risk.screener import Screener
+from bot.core.risk.screener import Assessment, Screener
 from bot.screener_cache import load_cached_screener
 from bot.settings import lexicon_dir
 from bot.text_lines import read_texts
@@ -24,7 +24,6 @@ def build_screener(repeat: int = 1) -> Screener:
     return load_cached_screener(lexicon_dir(), repeat=repeat)
 
 
-_ANSWER = json.JSONEncoder(ensure_ascii=False)  # json.dumps(ensure_ascii=False) makes one a call
 BLOCK_BYTES = 1 << 18  # piped input is screened in blocks of whole lines of about this size
 
 
@@ -102,11 +101,25 @@ def _screen_lines(screener: Screener, jsonl: bool, first_line: int,
         if text is None:
             answers.append("null\n")
             continue
-        result = next(results)
-        answers.append(_ANSWER.encode({"level": result.level.label,
-                                       "categories": list(result.categories),
-                                       "evidence": [e.quote for e in result.evidence]}) + "\n")
+        answers.append(_answer(next(results)))
     return "".join(answers), errors.getvalue()
+
+
+def _answer(result: Assessment) -> str:
+    """``{"level": ..., "categories": [...], "evidence": [...]}`` and a newline, as
+    ``json.dumps(..., ensure_ascii=False)`` writes it (a test holds the two together); levels
+    and categories are plain identifiers, so only the quotes need escaping."""
+    if not result.evidence and not result.categories:
+        return _QUIET[result.level]
+    categories = ", ".join(f'"{name}"' for name in result.categories)
+    quotes = ", ".join([_quoted(evidence.quote) for evidence in result.evidence])
+    return (f'{{"level": "{result.level.label}", "categories": [{categories}], '
+            f'"evidence": [{quotes}]}}\n')
+
+
+_quoted = json.encoder.encode_basestring  # type: ignore[attr-defined]  # what dumps uses
+_QUIET = {level: json.dumps({"level": level.label, "categories": [], "evidence": []}) + "\n"
+          for level in Level}
 
 
 def _write(result: tuple[str | bytes, str], stdout: TextIO, stderr: TextIO) -> None:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from bot.core.datafile import DataError
 from bot.core.risk.lexicon import SIGNALS, Level, load_lexicon
 from bot.core.risk.screener import Screener
-from bot.risk_tools import evaluate, read_labelled
+from bot.risk_tools import _answer, evaluate, read_labelled
 from bot.settings import lexicon_dir
 
 TRAINING = Path(__file__).parent.parent / "knowledge" / "risk" / "training"
@@ -257,3 +257,15 @@ def test_the_judgement_reads_only_signals_the_lexicon_defines():
     named = set(re.findall(r'"(\w+)" (?:not )?in signals|signals\.get\("(\w+)"', source))
     names = {name for pair in named for name in pair if name}
     assert len(names) >= 10 and names <= set(SIGNALS), names - set(SIGNALS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["我想紫砂", "笑死", "kill myself", "他打我", '"引号"', "\\",
+                                 "\ud800", "\x00", "今晚吞药", "我没有想自杀", "🙂", " "]),
+                max_size=6).map("".join))
+def test_screen_answers_are_the_json_they_stand_for(screener, text):
+    """``qingxin screen`` writes its answers by hand, for speed; they must be what json writes."""
+    result = screener.assess(text)
+    expected = json.dumps({"level": result.level.label, "categories": list(result.categories),
+                           "evidence": [e.quote for e in result.evidence]}, ensure_ascii=False)
+    assert _answer(result) == expected + "\n"

@@ -133,7 +133,10 @@ class _Reading:
     idioms: list[tuple[int, int]]  # benign phrases, hidden from the model
 
     def wants_opinion(self) -> bool:
-        return max((hit.entry.level for hit in self.terms), default=Level.NONE) < Level.HIGH
+        for hit in self.terms:  # noqa: SIM110 - a plain loop: it runs for every message
+            if hit.entry.level >= Level.HIGH:
+                return False
+        return True
 
     def for_model(self) -> str:
         """The normalised text with its idioms blanked out: 冻到我想死 explains its 想死, so
@@ -349,22 +352,17 @@ def _combo_entry(combo: Combo) -> Entry:
 def _longest(terms: list[_Hit]) -> list[_Hit]:
     """Drop a term inside a longer term of the same category (自杀 inside 想自杀): the longer,
     more specific phrase decides, which is how denials (没有想自杀, low) work."""
-    by_category: dict[str, list[_Hit]] = {}
-    for hit in terms:
-        by_category.setdefault(hit.entry.name, []).append(hit)
-    if len(by_category) == len(terms):
-        return terms  # one hit per category: nothing can hold another
-    inside = set()
-    for hits in by_category.values():
-        if len(hits) < 2:
-            continue
-        for hit in hits:  # plain loops: this runs for most messages, and generators cost more
-            for other in hits:
-                if (other.start <= hit.start and hit.end <= other.end
-                        and other.end - other.start > hit.end - hit.start):
-                    inside.add(id(hit))
-                    break
-    return [hit for hit in terms if id(hit) not in inside]
+    kept = []
+    for hit in terms:  # plain loops: this runs for most messages, and generators cost more
+        start, end = hit.start, hit.end
+        for other in terms:
+            if (other.start <= start and end <= other.end
+                    and other.end - other.start > end - start
+                    and other.entry.name == hit.entry.name):
+                break
+        else:
+            kept.append(hit)
+    return kept
 
 
 def _judge(original: str, norm: Normalized, terms: list[_Hit],
