@@ -46,7 +46,7 @@ CATEGORIES = ("suicide", "self_harm", "physical_abuse", "sexual_abuse", "neglect
               "severe_bullying", "threats_received", "violence_to_others", "running_away",
               "substance_overdose", "distress")
 SIGNALS = ("methods", "time_or_plan", "negation", "reported", "first_person", "acted", "news",
-           "schoolwork", "joking", "serious", "asks_law")
+           "schoolwork", "joking", "serious", "asks_law", "mourning")
 Words = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
@@ -106,6 +106,7 @@ class SignalsFile(_Strict):
     joking: ByLang = ByLang()  # a threat said as a joke (开玩笑的, jk)
     serious: ByLang = ByLang()  # said to be meant (不是开玩笑, "i'm serious"): not a joke
     asks_law: ByLang = ByLang()  # a question about the law or one's rights (合法吗, legally)
+    mourning: ByLang = ByLang()  # someone else's death mourned (去世, funeral): grief, not danger
 
 
 class BenignFile(_Strict):

@@ -25,8 +25,9 @@ Rules (from ``../shared/research/risk_screening.md``; when in doubt, the higher 
 6. Where the lexicon found nothing ``high``, the learned model (``model.py``) reads the whole
    message, then each clause of a long one, and may add a hit: ``high`` or ``low``, never
    ``medium``, never lowering anything; its ``high`` joins "a method already used" only when it
-   is sure (never "a method and a time": 吃药 and 今晚 are everyday words), beside an idiom or
-   in a question about the law (合法吗, "is that legal") it must be sure, and after a negated
+   is sure (never "a method and a time": 吃药 and 今晚 are everyday words), beside an idiom, in a
+   question about the law (合法吗, "is that legal") or in grief for someone else's death (去世,
+   "passed away") it must be sure, and after a negated
    or denying term (不想死) it says at most ``low``.
 """
 
@@ -127,8 +128,8 @@ class _Reading:
     norm: Normalized
     terms: list[_Hit]
     signals: dict[str, list[tuple[int, int]]]
-    # an idiom explains the alarming words, or the message asks about the law: the model's high
-    # must be sure
+    # an idiom explains the alarming words, the message asks about the law or mourns someone
+    # else's death: the model's high must be sure
     cautious: bool
     idioms: list[tuple[int, int]]  # benign phrases, hidden from the model
 
@@ -230,8 +231,8 @@ class Screener:
         if benign and found_terms:  # a hit whose end lies in an idiom (她说想死 in 她说想死你了)
             found_terms = [hit for hit in found_terms if not _in_idiom(hit.end, benign)]
         terms = _longest(found_terms) if len(found_terms) > 1 else found_terms
-        return _Reading(original, norm, terms, signals,
-                        cautious=bool(benign) or "asks_law" in signals, idioms=benign)
+        cautious = bool(benign) or "asks_law" in signals or "mourning" in signals
+        return _Reading(original, norm, terms, signals, cautious=cautious, idioms=benign)
 
 
 def load_screener(directory: Path, repeat: int = 1) -> Screener:
@@ -390,14 +391,14 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit],
         if entry.kind == "model":
             if denied:
                 level, note = min(level, Level.LOW), "; the lexicon's hit was negated"
-            elif reported or _near(hit, schoolwork):
+            elif reported or (schoolwork and _near(hit, schoolwork)):
                 level, note = min(level, Level.LOW), "; reported (news or story)"
         elif negations and _negated(hit, terms, negations, original, norm):
             denied = denied or (entry.name != "distress" and level >= Level.MEDIUM)
             level, note = min(level, Level.LOW), "; negated"
         elif entry.asks_method and not reported:
             pass  # "for a school project", "just curious": a question about a way to die stands
-        elif reported or _near(hit, schoolwork):
+        elif reported or (schoolwork and _near(hit, schoolwork)):
             level, note = min(level, Level.LOW), "; reported (news or story)"
         elif joking and entry.name in JOKED_ABOUT:
             level, note = min(level, Level.LOW), "; said as a joke"
