@@ -106,7 +106,7 @@ class SignalsFile(_Strict):
     joking: ByLang = ByLang()  # a threat said as a joke (开玩笑的, jk)
     serious: ByLang = ByLang()  # said to be meant (不是开玩笑, "i'm serious"): not a joke
     asks_law: ByLang = ByLang()  # a question about the law or one's rights (合法吗, legally)
-    mourning: ByLang = ByLang()  # someone else's death mourned (去世, funeral): grief, not danger
+    mourning: ByLang = ByLang()  # a grandparent's or pet's death (奶奶去世): grief, not danger
 
 
 class BenignFile(_Strict):

@@ -202,10 +202,10 @@ class RiskModel:
         return self._found_in_one(texts[0]) if len(texts) == 1 else self._found(texts)
 
     def _found(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(document, feature) for each learnt feature of each text, every pair once and in
-        that order (by document, then by feature row): the
-        substrings of ``f" {text} "`` that ``features()`` would count. Read in slices of at most
-        ``MAX_SLICE_CHARS``, so a block of 100 KB messages cannot take gigabytes."""
+        """(document, feature) for each learnt feature of each text, every pair once, ordered by
+        document, then by feature row: the substrings of ``f" {text} "`` that ``features()``
+        would count. Read in slices of at most ``MAX_SLICE_CHARS``, so a block of 100 KB
+        messages cannot take gigabytes."""
         slices = _slices(texts)
         if len(slices) > 1:
             parts = [(start, self._found(texts[start:end])) for start, end in slices]

@@ -26,9 +26,9 @@ Rules (from ``../shared/research/risk_screening.md``; when in doubt, the higher 
    message, then each clause of a long one, and may add a hit: ``high`` or ``low``, never
    ``medium``, never lowering anything; its ``high`` joins "a method already used" only when it
    is sure (never "a method and a time": 吃药 and 今晚 are everyday words), beside an idiom, in a
-   question about the law (合法吗, "is that legal") or in grief for someone else's death (去世,
-   "passed away") it must be sure, and after a negated
-   or denying term (不想死) it says at most ``low``.
+   question about the law (合法吗, "is that legal") or in grief for a grandparent or a pet
+   (奶奶去世, "grandpa passed away") it must be sure, and after a negated or denying term (不想死)
+   it says at most ``low``.
 """
 
 from __future__ import annotations
@@ -128,8 +128,8 @@ class _Reading:
     norm: Normalized
     terms: list[_Hit]
     signals: dict[str, list[tuple[int, int]]]
-    # an idiom explains the alarming words, the message asks about the law or mourns someone
-    # else's death: the model's high must be sure
+    # an idiom explains the alarming words, the message asks about the law or mourns a
+    # grandparent or a pet: the model's high must be sure
     cautious: bool
     idioms: list[tuple[int, int]]  # benign phrases, hidden from the model
 
