@@ -60,22 +60,24 @@ def _screen_forked(block: tuple[int, bytes]) -> tuple[bytes, str]:
 
 
 def _byte_blocks(stdin: TextIO) -> Iterator[tuple[int, bytes]]:
-    """(number of the first line, whole lines as bytes) for each block of about
-    ``BLOCK_BYTES``; UTF-8 never has a newline byte inside a character, so a cut after one is
-    always between characters."""
+    """(number of the first line, whole lines as bytes) for each block: what has arrived, up to
+    about ``BLOCK_BYTES``, so a script that writes a line and waits gets its answer. UTF-8 never
+    has a newline byte inside a character, so a cut after one is always between characters."""
     raw = stdin.buffer  # type: ignore[attr-defined]
     first_line = 1
-    pending = b""
-    while chunk := raw.read(BLOCK_BYTES):
-        pending += chunk
-        cut = pending.rfind(b"\n") + 1
-        if cut:
-            block, pending = pending[:cut], pending[cut:]
-            yield first_line, block
-            # lines as a text stream counts them: \r\n, \n and a lone \r each end one
-            first_line += block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
+    pending = bytearray()  # an unfinished line, however long it grows
+    while chunk := raw.read1(BLOCK_BYTES):
+        newline = chunk.rfind(b"\n")
+        if newline < 0:
+            pending += chunk
+            continue
+        block = bytes(pending + chunk[:newline + 1])
+        pending = bytearray(chunk[newline + 1:])
+        yield first_line, block
+        # lines as a text stream counts them: \r\n, \n and a lone \r each end one
+        first_line += block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
     if pending:
-        yield first_line, pending
+        yield first_line, bytes(pending)
 
 
 def _screen_bytes(screener: Screener, jsonl: bool, first_line: int,

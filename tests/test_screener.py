@@ -2,6 +2,7 @@
 
 import json
 import re
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -171,6 +172,31 @@ def test_screening_in_parallel_keeps_every_answer_in_order():
     assert len(answers) == len(lines) and answers[4_321] == "null"
     assert "stdin line 4322" in two.stderr
     assert json.loads(answers[5_199])["level"] in ("high", "imminent")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_script_gets_each_answer_before_it_writes_the_next_line(jobs):
+    """Piped input is screened as it arrives, so a co-process can ask one message at a time."""
+    command = [sys.executable, "-m", "bot.cli", "screen", "--jsonl", "--jobs", jobs]
+    screen = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        answers = []
+        for text in ["我想紫砂", "笑死我了"]:
+            screen.stdin.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+            screen.stdin.flush()
+            answers.append(_line_within(screen.stdout, seconds=30))
+        assert json.loads(answers[0])["level"] in ("high", "imminent")
+        assert json.loads(answers[1])["level"] == "none"
+    finally:
+        screen.stdin.close()
+        screen.wait(timeout=30)
+    assert screen.returncode == 0
+
+
+def _line_within(stream, seconds: float) -> str:
+    ready, _, _ = select.select([stream], [], [], seconds)
+    assert ready, "no answer while the next line waits"
+    return stream.readline()
 
 
 def test_eval_command_reports_the_figures():
