@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,21 @@ def fingerprint(paths: Sequence[Path]) -> dict[str, str]:
 
 def train(paths: Sequence[Path]) -> dict[str, Any]:
     """The model file's content, trained on the labelled messages of ``paths``."""
+    return fit(paths).content
+
+
+@dataclass(frozen=True)
+class Fitted:
+    content: dict[str, Any]  # the model file's content
+    texts: list[str]  # the training messages, normalised
+    # the fitted heads' probabilities on those messages, as scikit-learn computes them: the
+    # screener's own arithmetic (``RiskModel.score_many``) must give the same (a test checks)
+    crisis: np.ndarray
+    distress: np.ndarray
+
+
+def fit(paths: Sequence[Path]) -> Fitted:
+    """``train``, keeping what a test needs to hold the screener's scores to training's."""
     from scipy.sparse import csr_matrix, diags
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -95,7 +111,7 @@ def train(paths: Sequence[Path]) -> dict[str, Any]:
     names = vectorizer.get_feature_names_out()
     weights = np.column_stack([heads["crisis"].coef_[0] * ratio, heads["distress"].coef_[0],
                                ratio])
-    return {
+    content = {
         "version": 2,
         "heads": ["crisis", "distress"],
         "bias": [round(float(heads[name].intercept_[0]), 6) for name in ("crisis", "distress")],
@@ -112,6 +128,8 @@ def train(paths: Sequence[Path]) -> dict[str, Any]:
         "weights": {str(name): [round(float(number), 5) for number in row]
                     for name, row in zip(names, weights, strict=True)},
     }
+    return Fitted(content, texts, heads["crisis"].predict_proba(weighted(ratio))[:, 1],
+                  heads["distress"].predict_proba(binary)[:, 1])
 
 
 def _log_count_ratio(counts: Any, target: np.ndarray) -> np.ndarray:

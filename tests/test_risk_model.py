@@ -17,7 +17,7 @@ from bot.core.risk.model import MODEL_FILE, _GramTable, features, load_model
 from bot.core.risk.normalize import normalize
 from bot.core.risk.screener import Screener
 from bot.risk_tools import read_labelled
-from bot.risk_training import fingerprint, training_files
+from bot.risk_training import fingerprint, fit, training_files, write_model
 from bot.settings import lexicon_dir
 
 TRAINING = lexicon_dir() / "training"
@@ -160,6 +160,20 @@ def test_training_writes_a_model_the_screener_loads(tmp_path):
     model = load_model(tmp_path)
     assert model is not None and model.trained_on["messages"] == 36
     assert model.score("我真的不想活了").crisis > model.score("今天天气很好").crisis
+
+
+def test_the_screener_scores_as_training_fitted(tmp_path):
+    """The crisis head's arithmetic is written twice, with scipy in training and with numpy in
+    the screener: on the messages it was trained on, the shipped file must score as the fitted
+    heads do (up to the file's rounding of weights to five decimals)."""
+    fitted = fit([TRAINING / "screening_dev.yaml"])
+    write_model(fitted.content, tmp_path / MODEL_FILE)
+    model = load_model(tmp_path)
+    scores = model.score_many(fitted.texts)
+    assert scores.crisis == pytest.approx(fitted.crisis, abs=2e-3)
+    assert scores.distress == pytest.approx(fitted.distress, abs=2e-3)
+    alone = [model.score(text) for text in fitted.texts[:50]]
+    assert [score.crisis for score in alone] == pytest.approx(fitted.crisis[:50], abs=2e-3)
 
 
 def test_a_malformed_model_names_its_file_and_line(tmp_path):
