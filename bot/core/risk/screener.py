@@ -370,7 +370,9 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit],
            signals: dict[str, list[tuple[int, int]]]) -> Assessment:
     reasons: list[tuple[Entry, str] | str] = []
     first_person = "first_person" in signals
-    reported = "reported" in signals and not first_person and "news" in signals
+    # someone else's story, unless the writer says it is meant ("asking for real, not for a story")
+    reported = ("reported" in signals and "news" in signals and not first_person
+                and "serious" not in signals)
     schoolwork = signals.get("schoolwork", [])
     news = reported or bool(schoolwork)
     negations = signals.get("negation")
