@@ -36,7 +36,7 @@ def screen_stream(screener: Screener, stdin: TextIO, stdout: TextIO, stderr: Tex
     moves bytes; answers keep the input's order."""
     if stdin.isatty():
         for number, line in enumerate(stdin, start=1):
-            _write(_screen_lines(screener, jsonl, number, [line]), stdout, stderr)
+            _write(_screen_bytes(screener, jsonl, number, line.encode()), stdout, stderr)
         return 0
     blocks = _byte_blocks(stdin)
     if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
@@ -124,17 +124,13 @@ _QUIET = {level: json.dumps({"level": level.label, "categories": [], "evidence":
           for level in Level}
 
 
-def _write(result: tuple[str | bytes, str], stdout: TextIO, stderr: TextIO) -> None:
+def _write(result: tuple[bytes, str], stdout: TextIO, stderr: TextIO) -> None:
     answers, errors = result
     if errors:
         stderr.write(errors)
-    if isinstance(answers, bytes):
-        stdout.flush()
-        stdout.buffer.write(answers)  # type: ignore[attr-defined]
-        stdout.buffer.flush()  # type: ignore[attr-defined]
-    else:
-        stdout.write(answers)
-        stdout.flush()
+    stdout.flush()
+    stdout.buffer.write(answers)  # type: ignore[attr-defined]
+    stdout.buffer.flush()  # type: ignore[attr-defined]
 
 
 def read_labelled(path: Path) -> list[dict[str, Any]]:

@@ -97,7 +97,8 @@ def fit(paths: Sequence[Path]) -> Fitted:
         fitted = head().fit(fold[train_rows], targets["crisis"][train_rows])
         scores["crisis"][test_rows] = fitted.predict_proba(fold[test_rows])[:, 1]
     ratio = _log_count_ratio(counts, targets["crisis"])
-    heads = {"crisis": head().fit(weighted(ratio), targets["crisis"])}
+    crisis_features = weighted(ratio)
+    heads = {"crisis": head().fit(crisis_features, targets["crisis"])}
     binary = unit_length(counts)
     scores["distress"] = cross_val_predict(head(), binary, targets["distress"], cv=folds,
                                            method="predict_proba")[:, 1]
@@ -128,7 +129,7 @@ def fit(paths: Sequence[Path]) -> Fitted:
         "weights": {str(name): [round(float(number), 5) for number in row]
                     for name, row in zip(names, weights, strict=True)},
     }
-    return Fitted(content, texts, heads["crisis"].predict_proba(weighted(ratio))[:, 1],
+    return Fitted(content, texts, heads["crisis"].predict_proba(crisis_features)[:, 1],
                   heads["distress"].predict_proba(binary)[:, 1])
 
 

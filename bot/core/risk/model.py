@@ -234,7 +234,7 @@ class RiskModel:
         width = np.int32 if len(texts) * len(self._features) < 2**31 else np.int64
         pairs = np.sort((np.concatenate(documents) * len(self._features)
                          + np.concatenate(found)).astype(width)).astype(np.int64)
-        pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))] if len(pairs) else pairs
+        pairs = pairs[_run_starts(pairs)]
         return pairs // len(self._features), pairs % len(self._features)
 
     def _found_in_one(self, text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -270,12 +270,17 @@ def _strongest(documents: np.ndarray, found: np.ndarray, weights: np.ndarray,
     strongest = np.full(count, -1, dtype=np.int64)
     if not len(found):
         return strongest
-    starts = np.flatnonzero(np.concatenate(([True], documents[1:] != documents[:-1])))
+    starts = np.flatnonzero(_run_starts(documents))
     top = np.maximum.reduceat(weights, starts)
     at_top = np.flatnonzero(weights == np.repeat(top, np.diff(np.append(starts, len(weights)))))
-    first = at_top[np.concatenate(([True], documents[at_top[1:]] != documents[at_top[:-1]]))]
+    first = at_top[_run_starts(documents[at_top])]
     strongest[documents[first]] = found[first]
     return strongest
+
+
+def _run_starts(values: np.ndarray) -> np.ndarray:
+    """Where each run of equal values begins, as a mask (every value once, in a sorted array)."""
+    return np.concatenate(([True], values[1:] != values[:-1]))[:len(values)]
 
 
 def _slices(texts: Sequence[str]) -> list[tuple[int, int]]:

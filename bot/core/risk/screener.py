@@ -425,10 +425,9 @@ def _judge(original: str, norm: Normalized, terms: list[_Hit],
     if len(counted) > 1:
         counted.sort(key=_first, reverse=True)  # stable: equal levels keep their order
     categories = tuple(dict.fromkeys([hit.entry.name for _, hit in counted]))
-    origin = norm.origin
     evidence = []
     for lvl, hit in counted:
-        start, end = origin[hit.start], origin[hit.end - 1] + 1
+        start, end = norm.span(hit.start, hit.end)
         evidence.append(Evidence(hit.entry.name, lvl, hit.entry.term, start, end,
                                  original[start:end]))
     return Assessment(level=level, categories=categories, evidence=tuple(evidence),
